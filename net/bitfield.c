@@ -1,0 +1,1 @@
+/* bitfield: to be written. */

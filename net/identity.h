@@ -1,0 +1,2 @@
+#pragma once
+/* identity: to be written. */

@@ -1,0 +1,1 @@
+/* metainfo: to be written. */

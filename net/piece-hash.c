@@ -1,0 +1,1 @@
+/* piece-hash: to be written. */

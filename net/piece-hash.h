@@ -1,0 +1,2 @@
+#pragma once
+/* piece-hash: to be written. */

@@ -1,0 +1,1 @@
+/* tracker-api: to be written. */

@@ -1,0 +1,2 @@
+#pragma once
+/* tracker-api: to be written. */

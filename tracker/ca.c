@@ -1,0 +1,1 @@
+/* ca: to be written. */

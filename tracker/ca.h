@@ -1,0 +1,2 @@
+#pragma once
+/* ca: to be written. */

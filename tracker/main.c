@@ -1,0 +1,7 @@
+/* groupfs-tracker: to be written. */
+int main(void);
+
+int main(void)
+{
+	return 1;
+}

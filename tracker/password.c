@@ -1,0 +1,1 @@
+/* password: to be written. */

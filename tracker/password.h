@@ -1,0 +1,2 @@
+#pragma once
+/* password: to be written. */

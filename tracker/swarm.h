@@ -1,0 +1,2 @@
+#pragma once
+/* swarm: to be written. */
