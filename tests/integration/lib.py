@@ -1,0 +1,200 @@
+"""Shared helpers for the integration tests: real processes, loopback
+ports, one temporary folder per test, and nothing left running after.
+
+Each test case that inherits GroupfsTestCase gets:
+  self.tmp         a fresh directory, removed at the end
+  self.start_tracker()  a real groupfs-tracker on 127.0.0.1:<ephemeral>
+  self.user(name)  a User whose GROUPFS_HOME is private to that name
+Every process started through these helpers is killed in tearDown, and
+its stderr is checked for sanitizer reports.
+"""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+GROUPFS = os.environ.get("GROUPFS_BIN", "groupfs")
+TRACKER = os.environ.get("GROUPFS_TRACKER_BIN", "groupfs-tracker")
+
+# Everything a test waits for is bounded by this many seconds.
+WAIT = 20
+
+SANITIZER = re.compile(rb"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
+                       rb"runtime error:|==\d+==ERROR)")
+
+
+class Process:
+    """A background process whose stderr goes to a file we can read."""
+
+    def __init__(self, argv, env, log_path):
+        self.argv = argv
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read()
+
+    def wait_for_line(self, pattern, timeout=WAIT):
+        """Waits until the output matches @pattern; returns the match."""
+        regex = re.compile(pattern.encode() if isinstance(pattern, str)
+                           else pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = regex.search(self.output())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.argv[0]} exited with {self.proc.returncode} "
+                    f"before printing {pattern!r}:\n"
+                    + self.output().decode(errors="replace"))
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {pattern!r} from "
+                             f"{self.argv[0]}:\n"
+                             + self.output().decode(errors="replace"))
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=WAIT):
+        """Stops the process and returns its exit status."""
+        self.signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise AssertionError(f"{self.argv[0]} did not stop on {sig}")
+        finally:
+            self.log.close()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self.log.close()
+
+
+class Tracker:
+    def __init__(self, test, data_dir, extra_args=()):
+        self.data_dir = data_dir
+        self.extra_args = list(extra_args)
+        self.test = test
+        self.process = None
+        self.url = None
+        self.port = 0
+
+    def start(self, port=0):
+        """Starts the tracker; with port 0 it keeps the port it had
+        before, or picks an ephemeral one the first time."""
+        port = port or self.port
+        log = os.path.join(self.test.tmp, f"tracker-{time.monotonic_ns()}.log")
+        argv = [TRACKER, "--listen", f"127.0.0.1:{port}",
+                "--data", self.data_dir] + self.extra_args
+        self.process = Process(argv, self.test.env(), log)
+        self.test.processes.append(self.process)
+        m = self.process.wait_for_line(
+            r"listening on (https://127\.0\.0\.1:(\d+))")
+        self.url = m.group(1).decode()
+        self.port = int(m.group(2))
+        return self
+
+    @property
+    def ca_file(self):
+        return os.path.join(self.data_dir, "ca.crt")
+
+
+class User:
+    """A member with their own GROUPFS_HOME, driving the real CLI."""
+
+    def __init__(self, test, name, password=None):
+        self.test = test
+        self.name = name
+        self.password = password or f"pw-{name}-secret"
+        self.home = os.path.join(test.tmp, "home-" + name)
+        os.makedirs(self.home, exist_ok=True)
+
+    def env(self):
+        env = self.test.env()
+        env["GROUPFS_HOME"] = self.home
+        return env
+
+    def run(self, *args, input=None, check=None, timeout=60):
+        """Runs `groupfs ARGS`; returns CompletedProcess with text output.
+        With check=N asserts the exit status is N."""
+        r = subprocess.run([GROUPFS] + [str(a) for a in args],
+                           env=self.env(), input=input,
+                           capture_output=True, text=True, timeout=timeout)
+        self.test.assert_clean(r.stderr.encode(), f"groupfs {args}")
+        if check is not None and r.returncode != check:
+            raise AssertionError(
+                f"groupfs {' '.join(map(str, args))} exited "
+                f"{r.returncode}, expected {check}\n"
+                f"stdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def ok(self, *args, **kw):
+        return self.run(*args, check=0, **kw)
+
+    def register(self, tracker):
+        return self.ok("register", "--tracker", tracker.url, "--ca-file",
+                       tracker.ca_file, "--password-stdin", self.name,
+                       input=self.password + "\n")
+
+    def login(self, tracker):
+        return self.ok("login", "--tracker", tracker.url, "--ca-file",
+                       tracker.ca_file, "--password-stdin", self.name,
+                       input=self.password + "\n")
+
+
+class GroupfsTestCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="groupfs-test-")
+        self.processes = []
+
+    def tearDown(self):
+        for p in self.processes:
+            p.kill()
+        for p in self.processes:
+            self.assert_clean(p.output(), p.argv[0])
+        if os.environ.get("GROUPFS_KEEP_TMP"):
+            print("kept", self.tmp)
+        else:
+            subprocess.run(["rm", "-rf", self.tmp], check=False)
+
+    def env(self):
+        env = dict(os.environ)
+        # Keep each test's XDG folders inside its own tmp.
+        for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME",
+                    "XDG_RUNTIME_DIR"):
+            env[var] = os.path.join(self.tmp, var.lower())
+        env["HOME"] = self.tmp
+        return env
+
+    def assert_clean(self, output, what):
+        m = SANITIZER.search(output)
+        if m:
+            raise AssertionError(f"sanitizer report from {what}:\n"
+                                 + output.decode(errors="replace"))
+
+    def start_tracker(self, *extra_args):
+        data = os.path.join(self.tmp, "tracker-data")
+        return Tracker(self, data, extra_args).start()
+
+    def user(self, name, password=None):
+        return User(self, name, password)
+
+
+def main():
+    unittest.main(verbosity=2)
