@@ -356,7 +356,7 @@ static gboolean worker_announce(Worker *w, Conn *c, Buf *b, guint peer,
 			return FALSE;
 		}
 	}
-	if (h.close)
+	if (h.close || cfg->close)
 		conn_close(c);
 	return reply_check(w, &h, b->data + h.body, body_len);
 }
