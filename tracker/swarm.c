@@ -38,7 +38,10 @@ struct _TrackerSwarm {
 	guint max_peers;
 };
 
-/* Info-hashes are SHA-1 output: any four of their bytes hash well. */
+/* Info-hashes are SHA-1 output, so any four of their bytes hash well.
+ * Only a member who publishes metainfo can choose them at all (the
+ * tracker computes them, and announces nothing else), and grinding for
+ * collisions costs a publish per torrent. */
 static guint info_hash_hash(gconstpointer key)
 {
 	guint h;
