@@ -474,7 +474,7 @@ static gboolean parse_step(Parser *p)
 {
 	const OpenFrame *frame = NULL;
 	NetBencodeEntry *last;
-	NetBencode *value;
+	NetBencode *value = NULL;
 
 	if (p->pos >= p->end)
 		return fail_short(p);
