@@ -112,8 +112,13 @@ gsize net_wire_decoder_pending(const NetWireDecoder *dec);
 NetWireResult net_wire_decoder_next_handshake(NetWireDecoder *dec,
 					      NetWireHandshake *hs,
 					      GError **error);
-/* After NET_WIRE_ERROR (NET_ERROR_PROTOCOL) the decoder is poisoned:
- * every later call fails too, and the caller closes the connection. */
+/* Decodes the next message. Frames of unknown id up to
+ * NET_WIRE_MAX_UNKNOWN bytes are skipped, as BEP 3 asks; the block a
+ * request, cancel or piece names must be 1 to NET_WIRE_BLOCK_SIZE
+ * bytes and end within 4 GiB.
+ * After NET_WIRE_ERROR (NET_ERROR_PROTOCOL) the decoder is poisoned:
+ * every later call fails too, input fed to it is dropped, and the
+ * caller closes the connection. */
 NetWireResult net_wire_decoder_next(NetWireDecoder *dec, NetWireMsg *msg,
 				    GError **error);
 
