@@ -62,7 +62,9 @@ struct _NetStore {
 	NetBitfield *durable; /* claimed by the bitmap file; within verified */
 	GHashTable *partials; /* piece -> Partial */
 	guint64 verified_bytes;
-	gboolean data_touched; /* written since the last bitmap */
+	/* The bitmap file no longer says everything: data was written, or
+	 * a piece it claims was found bad. */
+	gboolean bitmap_stale;
 };
 
 /* ---- small helpers ------------------------------------------------- */
@@ -443,6 +445,8 @@ static gboolean rescan(NetStore *store, GError **error)
 		if (!scan_piece(store, &scan, i, &match, error))
 			return FALSE;
 		g_mutex_lock(&store->lock);
+		if (!match && net_bitfield_get(store->durable, i))
+			store->bitmap_stale = TRUE;
 		if (match)
 			mark_verified(store, i);
 		else
@@ -799,7 +803,7 @@ static gboolean block_settle(NetStore *store, guint32 piece, guint32 block,
 	g_mutex_lock(&store->lock);
 	p = g_hash_table_lookup(store->partials, GUINT_TO_POINTER(piece));
 	if (written) {
-		store->data_touched = TRUE;
+		store->bitmap_stale = TRUE;
 		complete = ++p->n_written == p->n_blocks;
 		p->hashing = complete;
 	} else {
@@ -883,7 +887,7 @@ static gboolean sync_locked(NetStore *store, GError **error)
 		return TRUE;
 	g_mutex_lock(&store->lock);
 	snapshot = net_bitfield_copy(store->verified);
-	store->data_touched = FALSE;
+	store->bitmap_stale = FALSE;
 	g_mutex_unlock(&store->lock);
 	if (fdatasync(store->data_fd) < 0) {
 		errsv = errno;
@@ -895,7 +899,7 @@ static gboolean sync_locked(NetStore *store, GError **error)
 	}
 	if (!bitmap_store(store, snapshot, error)) {
 		g_mutex_lock(&store->lock);
-		store->data_touched = TRUE;
+		store->bitmap_stale = TRUE;
 		g_mutex_unlock(&store->lock);
 		return FALSE;
 	}
@@ -1083,7 +1087,7 @@ gboolean net_store_needs_sync(NetStore *store)
 {
 	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
 
-	return store->data_touched ||
+	return store->bitmap_stale ||
 	       net_bitfield_count(store->verified) !=
 		       net_bitfield_count(store->durable);
 }
