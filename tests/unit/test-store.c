@@ -382,6 +382,14 @@ static void test_restart_without_sync(void)
 	write_piece(store, t, 3);
 	g_assert_true(write_block(store, t, 4, 0, &outcome, &error));
 	g_clear_pointer(&store, net_store_free);
+	/* On disk, the bitmap claims piece 0 only (bits follow a 60-byte
+	 * header, piece 0 in the high bit). */
+	g_autofree char *path = file_path(t, ".bitmap");
+	g_autofree char *bitmap = NULL;
+	gsize len;
+	g_assert_true(g_file_get_contents(path, &bitmap, &len, NULL));
+	g_assert_cmpuint(len, ==, 60 + 1 + 20);
+	g_assert_cmphex((guint8)bitmap[60], ==, 0x80);
 
 	store = store_open(t);
 	assert_verified_exactly(store, t, expected);
