@@ -137,19 +137,24 @@ static void write_all(int fd, const char *text)
 	}
 }
 
-/* Reads a line from the terminal @fd with echo off. */
-static CliSecret *read_secret(int fd, GError **error)
+/* Shows @prompt on the terminal @fd and reads a line with echo off.
+ * Echo goes off before the prompt appears: whatever is typed after
+ * the prompt is never shown, and what was typed before it is dropped. */
+static CliSecret *read_secret(int fd, const char *prompt, GError **error)
 {
 	struct sigaction old[G_N_ELEMENTS(stop_signals)];
 	struct termios saved, quiet;
 	CliSecret *secret;
 
-	if (tcgetattr(fd, &saved) != 0)
+	if (tcgetattr(fd, &saved) != 0) {
+		write_all(fd, prompt);
 		return read_line(fd, "password", error);
+	}
 	quiet = saved;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	catch_stop_signals(old);
 	tcsetattr(fd, TCSAFLUSH, &quiet);
+	write_all(fd, prompt);
 	secret = read_line(fd, "password", error);
 	tcsetattr(fd, TCSAFLUSH, &saved);
 	write_all(fd, "\n");
@@ -164,8 +169,7 @@ CliSecret *cli_prompt_secret(const char *prompt, GError **error)
 
 	if (fd < 0)
 		return NULL;
-	write_all(fd, prompt);
-	secret = read_secret(fd, error);
+	secret = read_secret(fd, prompt, error);
 	close(fd);
 	return secret;
 }

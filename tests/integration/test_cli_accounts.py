@@ -245,7 +245,6 @@ class Passwords(CliTestCase):
 class Sessions(CliTestCase):
     def test_files_are_private(self):
         alice = self.registered("alice")
-        self.assertEqual(stat.S_IMODE(os.stat(alice.home).st_mode), 0o700)
         names = sorted(os.listdir(alice.home))
         self.assertEqual(names,
                          ["ca.crt", "cert.pem", "key.pem", "session.json"])
@@ -268,6 +267,8 @@ class Sessions(CliTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         folder = os.path.join(env["XDG_CONFIG_HOME"], "groupfs")
         self.assertTrue(os.path.exists(os.path.join(folder, "ca.crt")))
+        # A folder that groupfs creates is private too.
+        self.assertEqual(stat.S_IMODE(os.stat(folder).st_mode), 0o700)
         self.assertEqual(os.listdir(alice.home), [])
 
     def test_two_users_one_machine(self):
