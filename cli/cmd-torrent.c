@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "metainfo.h"
 
-static void print_metainfo(const NetMetainfo *mi)
+static void print_metainfo(const NetMetainfo *mi, const char *announce)
 {
 	guint64 length = net_metainfo_get_length(mi);
 	guint32 piece_length = net_metainfo_get_piece_length(mi);
@@ -18,7 +18,6 @@ static void print_metainfo(const NetMetainfo *mi)
 	g_autofree char *piece =
 		g_format_size_full(piece_length, G_FORMAT_SIZE_IEC_UNITS);
 	g_autofree char *hex = net_metainfo_dup_info_hash_hex(mi);
-	const char *announce = net_metainfo_get_announce(mi);
 
 	printf("name: %s\n", net_metainfo_get_name(mi));
 	printf("size: %" G_GUINT64_FORMAT " bytes (%s)\n", length, size);
@@ -106,7 +105,6 @@ static int check_create_options(const CreateOptions *o, int argc,
 	if (!o->output)
 		return cli_usage_error(
 			"torrent create: missing -o OUT.torrent");
-	*piece_length = 0;
 	if (o->piece_length &&
 	    !parse_piece_length(o->piece_length, piece_length))
 		return cli_usage_error(
@@ -142,7 +140,7 @@ static int torrent_create(int argc, char **argv)
 	};
 	g_autoptr(NetMetainfo) mi = NULL;
 	g_autoptr(GError) error = NULL;
-	guint32 piece_length;
+	guint32 piece_length = 0;
 	int status = CLI_EXIT_OK;
 
 	if (parse_options(
@@ -158,7 +156,7 @@ static int torrent_create(int argc, char **argv)
 			status = cli_fail("%s", error->message);
 	}
 	if (status == CLI_EXIT_OK) {
-		print_metainfo(mi);
+		print_metainfo(mi, o.announce);
 		printf("wrote %s\n", o.output);
 	}
 	create_options_clear(&o);
@@ -183,7 +181,7 @@ static int torrent_show(int argc, char **argv)
 	mi = net_metainfo_load(argv[1], &error);
 	if (!mi)
 		return cli_fail("%s", error->message);
-	print_metainfo(mi);
+	print_metainfo(mi, net_metainfo_get_announce(mi));
 	return CLI_EXIT_OK;
 }
 
