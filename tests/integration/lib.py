@@ -64,8 +64,13 @@ class Process:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=WAIT):
-        """Stops the process and returns its exit status."""
+    def stop(self, sig=None, timeout=WAIT):
+        """Stops the process (SIGTERM unless @sig) and returns its exit
+        status."""
+        # Not a default argument: in the class body, "signal" is the
+        # method above, not the module.
+        if sig is None:
+            sig = signal.SIGTERM
         self.signal(sig)
         try:
             return self.proc.wait(timeout=timeout)
