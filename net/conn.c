@@ -310,13 +310,21 @@ static void conn_start_handshake(NetConn *conn)
 	conn_set_deadline(conn, conn->handshake_started, conn->handshake_ms);
 }
 
-static void conn_finish_connect(NetConn *conn)
+/* The socket's pending error (SO_ERROR), which reading clears. */
+static int conn_take_socket_error(const NetConn *conn)
 {
 	int err = 0;
 	socklen_t len = sizeof err;
 
 	if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
+		return errno;
+	return err;
+}
+
+static void conn_finish_connect(NetConn *conn)
+{
+	int err = conn_take_socket_error(conn);
+
 	if (err) {
 		conn_fail(conn, conn_connect_error(conn, err));
 		return;
@@ -454,8 +462,34 @@ static void conn_transfer(NetConn *conn)
 	conn_flush(conn);
 }
 
+/* Why the socket reported an error or a hang-up. */
+static GError *conn_socket_error(const NetConn *conn)
+{
+	int err = conn_take_socket_error(conn);
+
+	if (err == 0)
+		return g_error_new(G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+				   "Peer %s closed the connection.",
+				   conn->label);
+	return g_error_new(G_IO_ERROR, g_io_error_from_errno(err),
+			   "The connection with peer %s failed: %s.",
+			   conn->label, g_strerror(err));
+}
+
+/* While reading is paused and nothing waits to be sent, no SSL call
+ * would notice a reset, and poll() would report it at every turn. */
+static gboolean conn_hung_up_idle(const NetConn *conn, GIOCondition revents)
+{
+	return conn->state == CONN_ESTABLISHED && !conn->reading &&
+	       conn->queued == 0 && (revents & (G_IO_HUP | G_IO_ERR));
+}
+
 static void conn_advance(NetConn *conn, GIOCondition revents)
 {
+	if (conn_hung_up_idle(conn, revents)) {
+		conn_fail(conn, conn_socket_error(conn));
+		return;
+	}
 	if (conn->state == CONN_CONNECTING && revents)
 		conn_finish_connect(conn);
 	if (conn->state == CONN_HANDSHAKING && !conn->handshake.blocked)
@@ -721,6 +755,11 @@ gboolean net_conn_is_established(const NetConn *conn)
 const char *net_conn_get_peer_user(const NetConn *conn)
 {
 	return conn->peer_user;
+}
+
+GInetSocketAddress *net_conn_get_peer_socket_address(const NetConn *conn)
+{
+	return G_INET_SOCKET_ADDRESS(conn->address);
 }
 
 const char *net_conn_get_peer_address(const NetConn *conn)

@@ -106,7 +106,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NetConn, net_conn_unref)
 gboolean net_conn_is_established(const NetConn *conn);
 /* The peer's verified user name, or NULL before established(). */
 const char *net_conn_get_peer_user(const NetConn *conn);
-/* "127.0.0.1:4242" or "[::1]:4242". */
+/* The peer's IP address and port (borrowed), and the same as text:
+ * "127.0.0.1:4242" or "[::1]:4242". */
+GInetSocketAddress *net_conn_get_peer_socket_address(const NetConn *conn);
 const char *net_conn_get_peer_address(const NetConn *conn);
 /* SSL_version() of the established connection, or 0. */
 int net_conn_get_tls_version(const NetConn *conn);

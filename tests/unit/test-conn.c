@@ -357,8 +357,14 @@ static void test_mutual(Fixture *f, gconstpointer data)
 			TLS1_3_VERSION);
 	g_assert_cmpint(net_conn_get_tls_version(f->server.conn), ==,
 			TLS1_3_VERSION);
-	g_assert_cmpstr(net_conn_get_peer_address(f->server.conn), !=,
-			net_conn_get_peer_address(f->client.conn));
+	GInetSocketAddress *alice_at =
+		net_conn_get_peer_socket_address(f->client.conn);
+	g_assert_cmpuint(g_inet_socket_address_get_port(alice_at), ==, f->port);
+	g_autofree char *alice_text = g_strdup_printf("127.0.0.1:%u", f->port);
+	g_assert_cmpstr(net_conn_get_peer_address(f->client.conn), ==,
+			alice_text);
+	g_assert_true(g_str_has_prefix(
+		net_conn_get_peer_address(f->server.conn), "127.0.0.1:"));
 
 	net_conn_write(f->client.conn, "hello alice", 11);
 	net_conn_write(f->server.conn, "hello bob", 9);
@@ -750,6 +756,30 @@ static void test_pause_reading(Fixture *f, gconstpointer data)
 	assert_sent_all(&f->client);
 }
 
+static gboolean server_sent_all(Fixture *f)
+{
+	return f->server.conn && f->server.sent == f->server.to_send &&
+	       net_conn_get_queued(f->server.conn) == 0;
+}
+
+/* Bob resets the connection while Alice neither reads nor writes:
+ * she is told at once instead of polling the dead socket forever. */
+static void test_reset_while_paused(Fixture *f, gconstpointer data)
+{
+	setup_streams(f, 0, 64 * 1024);
+	f->server.paused = TRUE;
+	f->client.conn = connect_to(f->bob, f->port, &f->client);
+	net_conn_set_reading(f->client.conn, FALSE);
+	wait_until(f, server_sent_all);
+	/* Unread bytes make close(2) send a reset rather than a FIN. */
+	run_for(50);
+	net_conn_close(f->client.conn);
+	wait_until(f, server_closed);
+	g_assert_error(f->server.closed, G_IO_ERROR,
+		       G_IO_ERROR_CONNECTION_CLOSED);
+	assert_contains(f->server.closed->message, "bob at 127.0.0.1:");
+}
+
 static guint16 free_port(void)
 {
 	struct sockaddr_in addr = {
@@ -857,6 +887,24 @@ static void test_listener_handshake_timeout(Fixture *f, gconstpointer data)
 	assert_still_serving(f);
 }
 
+static void test_listen_errors(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *in_use = g_strdup_printf(
+		"Could not listen for peers on 127.0.0.1 port %u: Address "
+		"already in use.",
+		f->port);
+
+	g_assert_null(net_listener_new(f->alice, "localhost", 0,
+				       &listener_callbacks, f, &error));
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_null(net_listener_new(f->alice, "127.0.0.1", f->port,
+				       &listener_callbacks, f, &error));
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE);
+	g_assert_cmpstr(error->message, ==, in_use);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -876,10 +924,12 @@ int main(int argc, char **argv)
 	ADD("/net/conn/close-in-callback", test_close_in_callback);
 	ADD("/net/conn/peer-closes-mid-stream", test_peer_closes_mid_stream);
 	ADD("/net/conn/pause-reading", test_pause_reading);
+	ADD("/net/conn/reset-while-paused", test_reset_while_paused);
 	ADD("/net/conn/connect-refused", test_connect_refused);
 	ADD("/net/conn/handshake-timeout", test_handshake_timeout);
 	ADD("/net/conn/listener-handshake-timeout",
 	    test_listener_handshake_timeout);
+	ADD("/net/conn/listen-errors", test_listen_errors);
 #undef ADD
 	int status = g_test_run();
 	g_free(pattern);
