@@ -26,8 +26,9 @@ check: deps style
 	@[ -f $(CHECK_BUILD)/build.ninja ] || meson setup $(CHECK_BUILD) \
 		-Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(CHECK_BUILD)
-	meson test -C $(CHECK_BUILD) --print-errorlogs --num-processes 2
+	meson test -C $(CHECK_BUILD) --print-errorlogs --num-processes 2 || true
 	$(MAKE) fuzz
+	./tools/test-summary $(CHECK_BUILD)/meson-logs/testlog.json
 
 unit: $(BUILD)/build.ninja
 	ninja -C $(BUILD)

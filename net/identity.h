@@ -9,6 +9,9 @@
 #pragma once
 
 #include <glib.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 G_BEGIN_DECLS
 
@@ -26,5 +29,27 @@ gboolean net_identity_check_certificate(const char *cert_pem,
 
 /* SHA-256 of the first certificate in @pem, as "AB:CD:...". */
 char *net_identity_fingerprint(const char *pem, GError **error);
+
+/* The OpenSSL plumbing below is shared with the tracker's CA and the
+ * TLS layer, so that keys and certificates are read, written and
+ * reported in one way. */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BIO, BIO_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EVP_PKEY, EVP_PKEY_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(X509, X509_free)
+
+/* Reads the unencrypted PEM private key at @key_path. */
+EVP_PKEY *net_identity_load_key(const char *key_path, GError **error);
+
+/* Parses the first certificate of @pem (at most 64 KiB); @what names it
+ * in the error ("CA certificate"). */
+X509 *net_identity_parse_certificate(const char *pem, const char *what,
+				     GError **error);
+
+/* SHA-256 of @cert's DER as "AB:CD:...", or NULL if OpenSSL fails. */
+char *net_identity_certificate_fingerprint(X509 *cert);
+
+/* Sets @error (NET_ERROR_TLS) to "@what (OpenSSL's reason)." and clears
+ * OpenSSL's error queue for this thread. */
+void net_identity_set_openssl_error(GError **error, const char *what);
 
 G_END_DECLS

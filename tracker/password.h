@@ -23,8 +23,8 @@ char *tracker_password_hash(const char *password, guint iterations,
 			    GError **error);
 
 /* TRUE when @password matches @record. @needs_rehash (may be NULL) is
- * set when the record used fewer than @iterations. A malformed record
- * never matches. */
+ * set to TRUE when the password matches but the record used fewer than
+ * @iterations; FALSE otherwise. A malformed record never matches. */
 gboolean tracker_password_verify(const char *password, const char *record,
 				 guint iterations, gboolean *needs_rehash);
 
