@@ -80,6 +80,7 @@ static void run_password_job(TrackerRequest *req, PasswordJob *job,
 {
 	g_autoptr(GTask) task = g_task_new(NULL, NULL, done, req);
 
+	g_debug("hashing a password for %s", job->user);
 	tracker_request_pause(req);
 	g_task_set_task_data(task, job, (GDestroyNotify)password_job_free);
 	g_task_run_in_thread(task, thread_func);

@@ -148,7 +148,7 @@ static TrackerDbFile *file_from_info(const char *path, const char *info64,
 	memcpy(file->info_hash, net_metainfo_get_info_hash(mi), 20);
 	file->length = net_metainfo_get_length(mi);
 	file->piece_length = net_metainfo_get_piece_length(mi);
-	file->info = net_metainfo_get_info(mi);
+	file->info = g_bytes_ref(net_metainfo_get_info(mi));
 	return file;
 }
 

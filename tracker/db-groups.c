@@ -328,7 +328,10 @@ static char *current_owner(TrackerDb *db, gint64 group_id, GError **error)
 				  " JOIN users u ON u.id = m.user_id"
 				  " WHERE m.group_id = ? AND m.role = 'owner'",
 				  error);
-	if (!stmt || tracker_db_step(db, stmt, error) != SQLITE_ROW)
+	if (!stmt)
+		return NULL;
+	sqlite3_bind_int64(stmt, 1, group_id);
+	if (tracker_db_step(db, stmt, error) != SQLITE_ROW)
 		return NULL;
 	return tracker_db_column_dup(stmt, 0);
 }

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "json-check.h"
 #include "tracker-error.h"
 
 struct _TrackerRequest {
@@ -173,22 +174,6 @@ static gboolean set_invalid(GError **error, const char *message)
 	return FALSE;
 }
 
-/* json-glib ends strings at an escaped NUL ("\u0000"), which would
- * silently cut a name short; refuse it before parsing. Outside strings
- * a backslash is a syntax error anyway. */
-static gboolean has_escaped_nul(const char *text, gsize len)
-{
-	for (gsize i = 0; i + 1 < len; i++) {
-		if (text[i] != '\\')
-			continue;
-		if (text[i + 1] == 'u' && i + 5 < len &&
-		    memcmp(text + i + 2, "0000", 4) == 0)
-			return TRUE;
-		i++; /* skip the escaped character */
-	}
-	return FALSE;
-}
-
 static JsonObject *parse_object(TrackerRequest *req, GError **error)
 {
 	SoupMessageBody *body = soup_server_message_get_request_body(req->msg);
@@ -200,12 +185,9 @@ static JsonObject *parse_object(TrackerRequest *req, GError **error)
 
 	if (len == 0)
 		return json_object_new();
-	if (memchr(text, 0, len) || !g_utf8_validate(text, len, NULL) ||
-	    has_escaped_nul(text, len)) {
-		set_invalid(error, "The request body must be UTF-8 JSON text "
-				   "without NUL characters.");
+	/* json-glib alone would take more than JSON; see json-check.h. */
+	if (!tracker_json_check(text, len, error))
 		return NULL;
-	}
 	req->body = json_parser_new_immutable();
 	if (!json_parser_load_from_data(req->body, text, len, &local)) {
 		g_set_error(error, TRACKER_ERROR, TRACKER_ERROR_INVALID,

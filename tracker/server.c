@@ -54,8 +54,9 @@ struct _TrackerServer {
 
 /* --- Routing --- */
 
-/* Matches @path against @pattern; the "*" segments, percent-decoded,
- * go to @args. */
+/* Matches @path against @pattern; the "*" segments go to @args,
+ * percent-decoded, or NULL when one does not decode (a bad escape or
+ * an escaped NUL): the request then has a route, and is refused. */
 static gboolean match_path(const char *pattern, char **segments,
 			   GPtrArray *args)
 {
@@ -64,20 +65,21 @@ static gboolean match_path(const char *pattern, char **segments,
 
 	g_ptr_array_set_size(args, 0);
 	for (i = 0; want[i] && segments[i]; i++) {
-		if (g_str_equal(want[i], "*")) {
-			char *arg =
-				g_uri_unescape_segment(segments[i], NULL, NULL);
-
-			if (!arg || !*arg) {
-				g_free(arg);
-				return FALSE;
-			}
-			g_ptr_array_add(args, arg);
-		} else if (!g_str_equal(want[i], segments[i])) {
+		if (g_str_equal(want[i], "*") && *segments[i])
+			g_ptr_array_add(args, g_uri_unescape_segment(
+						      segments[i], NULL, NULL));
+		else if (!g_str_equal(want[i], segments[i]))
 			return FALSE;
-		}
 	}
 	return !want[i] && !segments[i];
+}
+
+static gboolean args_decoded(GPtrArray *args)
+{
+	for (guint i = 0; i < args->len; i++)
+		if (!g_ptr_array_index(args, i))
+			return FALSE;
+	return TRUE;
 }
 
 /* The route for @msg; NULL with @path_known when only the method
@@ -128,6 +130,10 @@ static void handle(SoupServer *soup, SoupServerMessage *msg, const char *path,
 	} else if (!route) {
 		fail_literal(req, TRACKER_ERROR_NOT_FOUND,
 			     "There is no such endpoint; see docs/API.md.");
+	} else if (!args_decoded(args)) {
+		fail_literal(req, TRACKER_ERROR_INVALID,
+			     "A name in the URL has a bad percent-escape or "
+			     "an escaped NUL.");
 	} else if (route->authenticated &&
 		   !tracker_request_authenticate(req, &error)) {
 		tracker_request_fail(req, error);

@@ -11,6 +11,7 @@ its stderr is checked for sanitizer reports.
 import os
 import re
 import signal
+from signal import SIGTERM
 import subprocess
 import tempfile
 import time
@@ -64,7 +65,8 @@ class Process:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=WAIT):
+    # SIGTERM by name: inside this class body, `signal` is the method.
+    def stop(self, sig=SIGTERM, timeout=WAIT):
         """Stops the process and returns its exit status."""
         self.signal(sig)
         try:
