@@ -13,6 +13,14 @@
  *
  * Ownership: a tree is freed through its root only; values returned by
  * lookups are borrowed from the tree and live as long as the root.
+ * Parsed trees are read-only; only built containers can be added to,
+ * and only a root (built, or the root of a parsed tree) can be added.
+ *
+ * Errors: messages read "bencode: byte N: RULE", N counted from 0.
+ * NET_ERROR_TRUNCATED means the input ended inside a value (a longer
+ * input may parse), NET_ERROR_BENCODE that no longer input can, and
+ * NET_ERROR_LIMIT that a limit was hit; an integer outside gint64 is a
+ * NET_ERROR_LIMIT too (BEP 3 allows it; we do not).
  */
 #pragma once
 
@@ -31,7 +39,7 @@ typedef struct {
 	guint max_depth; /* nesting of lists and dicts */
 	gsize max_string; /* bytes in one string */
 	gsize max_size; /* bytes in the whole input */
-	gsize max_items; /* values in the whole tree */
+	gsize max_items; /* values in the whole tree, dict keys included */
 } NetBencodeLimits;
 
 /* Limits for small protocol messages (tracker replies, extension
@@ -41,14 +49,16 @@ extern const NetBencodeLimits net_bencode_limits_default;
 typedef struct _NetBencode NetBencode;
 
 /* Parses exactly one value that spans all of @data. Keeps a reference
- * to @data. On failure, the error (NET_ERROR_TRUNCATED, _BENCODE or
+ * to @data. NULL @limits means net_bencode_limits_default. On failure, the error (NET_ERROR_TRUNCATED, _BENCODE or
  * _LIMIT) names the byte offset and the rule that was broken. */
 NetBencode *net_bencode_parse(GBytes *data, const NetBencodeLimits *limits,
 			      GError **error);
 
 /* Like net_bencode_parse, but parses one value at the start of @data
  * and stores in @consumed how many bytes it took; trailing bytes are
- * left for the caller. NET_ERROR_TRUNCATED means: feed more bytes. */
+ * left for the caller. NET_ERROR_TRUNCATED means: feed more bytes; once
+ * @data holds more than max_size bytes without a whole value, the error
+ * is NET_ERROR_LIMIT instead. @consumed is 0 on failure. */
 NetBencode *net_bencode_parse_prefix(GBytes *data,
 				     const NetBencodeLimits *limits,
 				     gsize *consumed, GError **error);
@@ -74,11 +84,13 @@ const guint8 *net_bencode_get_string(const NetBencode *value, gsize *len);
  * is not valid UTF-8. */
 char *net_bencode_dup_utf8(const NetBencode *value);
 
+/* 0 / NULL when @list is not a list or @i is out of range. */
 gsize net_bencode_list_length(const NetBencode *list);
 NetBencode *net_bencode_list_nth(const NetBencode *list, gsize i);
 
 gsize net_bencode_dict_size(const NetBencode *dict);
-/* Entries are in key order; @key is not NUL-terminated. */
+/* Entries are in key order; @key is not NUL-terminated. NULL when @dict
+ * is not a dict or @i is out of range. */
 NetBencode *net_bencode_dict_nth(const NetBencode *dict, gsize i,
 				 const guint8 **key, gsize *key_len);
 /* Binary search; NULL when absent or @dict is not a dict. */

@@ -19,9 +19,14 @@ G_BEGIN_DECLS
 #define NET_WIRE_PROTOCOL "BitTorrent protocol"
 #define NET_WIRE_HANDSHAKE_LEN 68
 #define NET_WIRE_BLOCK_SIZE 16384
-/* Bytes of an extended message we accept (BEP 9 metadata blocks are
- * 16 KiB plus a small dict). */
+/* Payload bytes (after the extension id) of an extended message we
+ * accept: BEP 9 metadata blocks are 16 KiB plus a small dict. */
 #define NET_WIRE_MAX_EXTENDED (NET_WIRE_BLOCK_SIZE + 4096)
+/* BEP 3 says to ignore messages of unknown id. Those of the extensions
+ * we do not speak (BEP 5 port, BEP 6 fast) are a few bytes long, so we
+ * skip a frame of unknown id up to this length and refuse a longer one
+ * rather than read megabytes we would throw away. */
+#define NET_WIRE_MAX_UNKNOWN 256
 /* reserved[5] bit that announces BEP 10 support. */
 #define NET_WIRE_RESERVED_EXTENSION_BYTE 5
 #define NET_WIRE_RESERVED_EXTENSION_BIT 0x10
@@ -54,7 +59,8 @@ typedef struct {
 	guint32 length; /* request, cancel */
 	guint8 ext_id; /* extended */
 	/* bitfield bytes, piece block, or extended payload after ext_id.
-	 * Borrowed from the decoder: valid until its next call. */
+	 * Borrowed from the decoder: valid until its next call. Fields a
+	 * type does not use are zero. */
 	const guint8 *data;
 	gsize data_len;
 } NetWireMsg;
@@ -84,6 +90,8 @@ void net_wire_encode_piece_header(GByteArray *out, guint32 index, guint32 begin,
 				  gsize len);
 void net_wire_encode_extended(GByteArray *out, guint8 ext_id,
 			      const guint8 *payload, gsize len);
+/* The frame that decodes to @msg, whatever its type. */
+void net_wire_encode_msg(GByteArray *out, const NetWireMsg *msg);
 
 typedef struct _NetWireDecoder NetWireDecoder;
 
@@ -104,8 +112,13 @@ gsize net_wire_decoder_pending(const NetWireDecoder *dec);
 NetWireResult net_wire_decoder_next_handshake(NetWireDecoder *dec,
 					      NetWireHandshake *hs,
 					      GError **error);
-/* After NET_WIRE_ERROR (NET_ERROR_PROTOCOL) the decoder is poisoned:
- * every later call fails too, and the caller closes the connection. */
+/* Decodes the next message. Frames of unknown id up to
+ * NET_WIRE_MAX_UNKNOWN bytes are skipped, as BEP 3 asks; the block a
+ * request, cancel or piece names must be 1 to NET_WIRE_BLOCK_SIZE
+ * bytes and end within 4 GiB.
+ * After NET_WIRE_ERROR (NET_ERROR_PROTOCOL) the decoder is poisoned:
+ * every later call fails too, input fed to it is dropped, and the
+ * caller closes the connection. */
 NetWireResult net_wire_decoder_next(NetWireDecoder *dec, NetWireMsg *msg,
 				    GError **error);
 
