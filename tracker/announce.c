@@ -241,6 +241,11 @@ void tracker_announce_handle(TrackerRequest *req)
 		.event = a.event,
 	};
 	memcpy(update.ipv4, a.ipv4, 4);
-	tracker_swarm_update(app->swarm, &update, tracker_api_now());
+	if (!tracker_swarm_update(app->swarm, &update, tracker_api_now())) {
+		refuse(&error, "The tracker is full: it holds as many peers as "
+			       "it may. Try again later.");
+		reply_failure(req, error);
+		return;
+	}
 	reply_peers(req, &a, scope);
 }
