@@ -89,41 +89,41 @@ static void reply_people(TrackerRequest *req, const char *key,
 	tracker_api_reply_object(req, 200, b);
 }
 
-void tracker_api_group_members(TrackerRequest *req)
+typedef GPtrArray *(*PeopleFunc)(TrackerDb *db, gint64 group_id,
+				 GError **error);
+
+/* The members or the requests of the group, for callers of at least
+ * @min_role. */
+static void list_people(TrackerRequest *req, TrackerRole min_role,
+			const char *action, PeopleFunc fetch, const char *key,
+			const char *time_key)
 {
 	TrackerApp *app = tracker_request_get_app(req);
-	g_autoptr(GPtrArray) members = NULL;
+	g_autoptr(GPtrArray) people = NULL;
 	TrackerRole role;
 	GError *error = NULL;
-	gint64 group_id = tracker_api_find_group(
-		req, TRACKER_ROLE_MEMBER, "see its members", &role, &error);
+	gint64 group_id =
+		tracker_api_find_group(req, min_role, action, &role, &error);
 
 	if (group_id)
-		members = tracker_db_group_members(app->db, group_id, &error);
-	if (!members) {
+		people = fetch(app->db, group_id, &error);
+	if (!people) {
 		tracker_api_fail(req, error);
 		return;
 	}
-	reply_people(req, "members", "joined", members);
+	reply_people(req, key, time_key, people);
+}
+
+void tracker_api_group_members(TrackerRequest *req)
+{
+	list_people(req, TRACKER_ROLE_MEMBER, "see its members",
+		    tracker_db_group_members, "members", "joined");
 }
 
 void tracker_api_group_requests(TrackerRequest *req)
 {
-	TrackerApp *app = tracker_request_get_app(req);
-	g_autoptr(GPtrArray) requests = NULL;
-	TrackerRole role;
-	GError *error = NULL;
-	gint64 group_id =
-		tracker_api_find_group(req, TRACKER_ROLE_OWNER,
-				       "see its join requests", &role, &error);
-
-	if (group_id)
-		requests = tracker_db_group_requests(app->db, group_id, &error);
-	if (!requests) {
-		tracker_api_fail(req, error);
-		return;
-	}
-	reply_people(req, "requests", "requested", requests);
+	list_people(req, TRACKER_ROLE_OWNER, "see its join requests",
+		    tracker_db_group_requests, "requests", "requested");
 }
 
 void tracker_api_group_join(TrackerRequest *req)
