@@ -28,6 +28,35 @@ int cli_fail(const char *format, ...) G_GNUC_PRINTF(1, 2);
  * `groupfs help`, and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *format, ...) G_GNUC_PRINTF(1, 2);
 
+/* Parses the options in @entries (may be NULL) out of @argc/@argv, whose
+ * argv[0] is the subcommand, and checks that between @min_args and
+ * @max_args positional arguments remain after argv[0]. @usage is the
+ * synopsis without "groupfs", e.g. "group accept GROUP USER". Returns
+ * FALSE after printing a usage error, with the exit status in @status.
+ * --help prints the options and exits. */
+gboolean cli_parse_args(int *argc, char ***argv, const char *usage,
+			const GOptionEntry *entries, int min_args, int max_args,
+			int *status);
+
+/* @text for a terminal: invalid UTF-8 and control characters (tab and
+ * newline included) become '?', so that a hostile name can neither move
+ * the cursor nor break a column. */
+char *cli_printable(const char *text);
+
+/* Prints one line of list output: the NULL-terminated @fields, each
+ * made printable, separated by tabs. */
+void cli_print_row(const char *const *fields);
+
+/* Accounts: cmd-account.c. */
+int cli_cmd_register(int argc, char **argv);
+int cli_cmd_login(int argc, char **argv);
+int cli_cmd_logout(int argc, char **argv);
+int cli_cmd_whoami(int argc, char **argv);
+
+/* Groups and their files: cmd-group.c. */
+int cli_cmd_group(int argc, char **argv);
+int cli_cmd_ls(int argc, char **argv);
+
 int cli_cmd_torrent(int argc, char **argv);
 
 G_END_DECLS

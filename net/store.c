@@ -914,14 +914,16 @@ static gboolean sync_locked(NetStore *store, GError **error)
 
 gboolean net_store_sync(NetStore *store, GError **error)
 {
-	g_autoptr(GMutexLocker) io = g_mutex_locker_new(&store->io_lock);
+	g_autoptr(GMutexLocker) io G_GNUC_UNUSED =
+		g_mutex_locker_new(&store->io_lock);
 
 	return sync_locked(store, error);
 }
 
 gboolean net_store_verify_all(NetStore *store, GError **error)
 {
-	g_autoptr(GMutexLocker) io = g_mutex_locker_new(&store->io_lock);
+	g_autoptr(GMutexLocker) io G_GNUC_UNUSED =
+		g_mutex_locker_new(&store->io_lock);
 
 	return rescan(store, error) && sync_locked(store, error);
 }
@@ -1012,7 +1014,8 @@ static gboolean evict_locked(NetStore *store, const guint32 *pieces, guint n,
 gboolean net_store_evict(NetStore *store, const guint32 *pieces, guint n_pieces,
 			 GError **error)
 {
-	g_autoptr(GMutexLocker) io = g_mutex_locker_new(&store->io_lock);
+	g_autoptr(GMutexLocker) io G_GNUC_UNUSED =
+		g_mutex_locker_new(&store->io_lock);
 
 	return evict_locked(store, pieces, n_pieces, error);
 }
@@ -1059,7 +1062,8 @@ gboolean net_store_has_piece(NetStore *store, guint32 piece)
 
 guint32 net_store_verified_count(NetStore *store)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED =
+		g_mutex_locker_new(&store->lock);
 
 	return net_bitfield_count(store->verified);
 }
@@ -1071,21 +1075,24 @@ gboolean net_store_is_complete(NetStore *store)
 
 NetBitfield *net_store_dup_verified(NetStore *store)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED =
+		g_mutex_locker_new(&store->lock);
 
 	return net_bitfield_copy(store->verified);
 }
 
 guint64 net_store_verified_bytes(NetStore *store)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED =
+		g_mutex_locker_new(&store->lock);
 
 	return store->verified_bytes;
 }
 
 gboolean net_store_needs_sync(NetStore *store)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED =
+		g_mutex_locker_new(&store->lock);
 
 	return store->bitmap_stale ||
 	       net_bitfield_count(store->verified) !=

@@ -11,7 +11,6 @@ its stderr is checked for sanitizer reports.
 import os
 import re
 import signal
-from signal import SIGTERM
 import subprocess
 import tempfile
 import time
@@ -65,9 +64,13 @@ class Process:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
 
-    # SIGTERM by name: inside this class body, `signal` is the method.
-    def stop(self, sig=SIGTERM, timeout=WAIT):
-        """Stops the process and returns its exit status."""
+    def stop(self, sig=None, timeout=WAIT):
+        """Stops the process (SIGTERM unless @sig) and returns its exit
+        status."""
+        # Not a default argument: in the class body, "signal" is the
+        # method above, not the module.
+        if sig is None:
+            sig = signal.SIGTERM
         self.signal(sig)
         try:
             return self.proc.wait(timeout=timeout)
