@@ -671,7 +671,7 @@ static NetAnnouncerConfig test_config(const char *url)
 		.interval_floor_s = 1,
 		.retry_initial_ms = 100,
 		.retry_max_ms = 400,
-		.request_timeout_ms = 2000,
+		.request_timeout_ms = 10000,
 		.stop_timeout_ms = 300,
 	};
 }
@@ -993,7 +993,7 @@ static void test_https_trusted_ca(Fixture *f, gconstpointer data)
 	config = test_config(f->url);
 	config.ca_file = ca_file;
 	start_announcer(f, &config);
-	g_assert_true(wait_until(&f->replies, 1, 5000));
+	g_assert_true(wait_until(&f->replies, 1, 15000));
 	assert_hit(f, 0, "started", 1000);
 	g_assert_cmpuint(f->unreachables, ==, 0);
 }
@@ -1013,7 +1013,7 @@ static void test_https_untrusted(Fixture *f, gconstpointer data)
 	config = test_config(f->url);
 	config.ca_file = other_ca;
 	start_announcer(f, &config);
-	g_assert_true(wait_until(&f->unreachables, 2, 5000));
+	g_assert_true(wait_until(&f->unreachables, 2, 15000));
 	g_assert_true(f->error->domain == G_TLS_ERROR);
 	shut_down(f, 2000);
 	g_clear_pointer(&f->announcer, net_announcer_free);
@@ -1021,7 +1021,7 @@ static void test_https_untrusted(Fixture *f, gconstpointer data)
 	config.ca_file = NULL;
 	f->shut_down = 0;
 	start_announcer(f, &config);
-	g_assert_true(wait_until(&f->unreachables, 3, 5000));
+	g_assert_true(wait_until(&f->unreachables, 3, 15000));
 	g_assert_true(f->error->domain == G_TLS_ERROR);
 	g_assert_cmpuint(f->hits->len, ==, 0);
 	g_assert_cmpuint(f->replies, ==, 0);
