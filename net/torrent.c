@@ -1,3 +1,32 @@
+/*
+ * The policy, in short (see torrent.h for the contract):
+ *
+ * Requests. Each peer that unchokes us gets a pipeline about half a
+ * second of its recent rate deep (at least 32 blocks, at most their
+ * reqq), topped up once a piece's worth of room is free, so that a
+ * piece tends to come from one peer. The picker decides which blocks:
+ * critical pieces first (a read waits), then read-ahead, then rarest
+ * first. In end game a peer asks for a few duplicates at a time.
+ *
+ * Serving. Their requests are read from the store in worker threads,
+ * in batches, at most TORRENT_SERVE_WINDOW bytes per peer between the
+ * disk and the socket. A pread from the page cache costs a few
+ * microseconds, about what a hand-off to a worker costs, but a read
+ * that misses the cache takes milliseconds and would stall every peer
+ * on the loop; batching makes the hand-off cost per batch, not per
+ * block, so workers cost nothing in the hot case and save the loop in
+ * the cold one.
+ *
+ * Choking. A group is cooperative: every interested member is
+ * unchoked, up to TORRENT_UPLOAD_SLOTS at once; beyond that the member
+ * served longest makes room for the one that waited longest every 30 s.
+ *
+ * Faults. A piece that fails its hash costs each of its senders trust;
+ * a peer whose trust falls to the floor is dropped and its user banned
+ * from this torrent. A peer that delivers nothing while its oldest
+ * request waited request_timeout_ms has stalled: its requests go to
+ * the pool and it gets one at a time until it delivers again.
+ */
 #include "torrent.h"
 
 #include <string.h>
@@ -29,7 +58,7 @@
 #define TORRENT_MAX_DEPTH 2048u
 /* Per peer served: bytes being read for it, queued in its NetPeer and
  * in its connection, at most; and what its connection may hold. */
-#define TORRENT_SERVE_WINDOW (4 * 1024 * 1024)
+#define TORRENT_SERVE_WINDOW (2 * 1024 * 1024)
 #define TORRENT_CONN_HIGH_WATER (1024 * 1024)
 /* Trust, as libtorrent keeps it: a piece a peer helped to verify earns
  * a point (up to the cap), a piece that failed costs two; at the floor
