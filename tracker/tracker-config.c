@@ -42,9 +42,10 @@ TrackerConfig *tracker_config_new(void)
 	config->token_lifetime = 30 * 86400;
 	config->certificate_lifetime = 7 * 86400;
 	config->password_iterations = TRACKER_PASSWORD_DEFAULT_ITERATIONS;
-	/* One running on each CPU and a short queue: enough for a crowd
-	 * logging in at once, too little for a flood to pile up work. */
-	config->password_jobs = 2 * g_get_num_processors() + 16;
+	/* Room for a crowd of a hundred registering at once (issue 3's
+	 * test), yet a bound on the work and memory a flood can queue;
+	 * hashes run one per CPU however long the queue. */
+	config->password_jobs = 2 * g_get_num_processors() + 128;
 	return config;
 }
 

@@ -27,7 +27,8 @@ static void test_defaults(void)
 	g_assert_cmpuint(c->password_iterations, ==,
 			 TRACKER_PASSWORD_DEFAULT_ITERATIONS);
 	g_assert_cmpuint(c->token_lifetime, ==, 30 * 86400);
-	g_assert_cmpuint(c->password_jobs, ==, 2 * g_get_num_processors() + 16);
+	g_assert_cmpuint(c->password_jobs, ==,
+			 2 * g_get_num_processors() + 128);
 	g_assert_cmpstr(names[0], ==, "localhost");
 	g_assert_true(tracker_config_check(c, NULL));
 }
