@@ -12,7 +12,8 @@ struct _TrackerRequest {
 	gulong finished_id; /* watched only while paused: see pause */
 	gboolean finished; /* the reply went out, or the client went away */
 	GPtrArray *args;
-	char *address; /* made on demand: most requests never ask */
+	char *address; /* made on demand (most requests never ask), or at
+			* pause, while the connection surely still has it */
 	gint64 user_id; /* 0 until authenticated */
 	char *user;
 	gint64 token_expires;
@@ -460,6 +461,7 @@ void tracker_request_pause(TrackerRequest *req)
 	if (!req->finished_id)
 		req->finished_id = g_signal_connect(
 			req->msg, "finished", G_CALLBACK(on_finished), req);
+	tracker_request_get_address(req);
 	tracker_request_ref(req);
 	soup_server_message_pause(req->msg);
 }
