@@ -6,7 +6,9 @@
  * reqq), topped up once a piece's worth of room is free, so that a
  * piece tends to come from one peer. The picker decides which blocks:
  * critical pieces first (a read waits), then read-ahead, then rarest
- * first. In end game a peer asks for a few duplicates at a time.
+ * first. Blocks already asked of another peer (in end game, or of a
+ * piece a read waits for) a peer gets a few at a time, once its own
+ * requests are nearly done.
  *
  * Serving. Their requests are read from the store in worker threads,
  * in batches, at most TORRENT_SERVE_WINDOW bytes per peer between the
@@ -69,9 +71,9 @@
 #define TORRENT_TRUST_BAD_PIECE 2
 /* After a disk error, fetching pauses this long. */
 #define TORRENT_DISK_PAUSE_US (5 * G_USEC_PER_SEC)
-/* In end game, duplicates go out this many at a time per peer, once
- * its own requests are nearly done, so that what arrives twice stays
- * small. */
+/* Duplicates (end game, and the blocks of pieces a read waits for) go
+ * out this many at a time per peer, once its own requests are nearly
+ * done (see link_duplicate_budget). */
 #define TORRENT_END_GAME_BATCH 8u
 #define TORRENT_REQUEST_CHUNK 64u
 #define TORRENT_OUT_VECTORS 16
@@ -496,34 +498,16 @@ static void link_check_stall(Link *link)
 	schedule_refill(t);
 }
 
-/* Whether another peer is being asked for @r's block too. */
-static gboolean asked_elsewhere(NetTorrent *t, Link *link,
-				const NetPickerRequest *r)
-{
-	for (GList *l = t->links.head; l; l = l->next) {
-		Link *other = l->data;
-		if (other != link &&
-		    net_peer_request_age(other->peer, r->piece, r->begin,
-					 t->now) >= 0)
-			return TRUE;
-	}
-	return FALSE;
-}
-
-/* The picker hands out duplicates only once nothing fresh is left (or
- * for critical pieces), so a duplicate at the head of a batch means end
- * game: keep a few, give the rest back. Returns how many to send. */
-static guint limit_duplicates(Link *link, const NetPickerRequest *reqs, guint n)
+/* How many blocks already in flight to other peers @link may be asked
+ * for now: a few, and only once its own requests are nearly done, so
+ * that what arrives twice stays small. */
+static guint link_duplicate_budget(Link *link)
 {
 	guint32 outstanding = net_peer_requests_outstanding(link->peer);
-	guint keep = 0;
 
-	if (outstanding < TORRENT_END_GAME_BATCH)
-		keep = MIN(n, TORRENT_END_GAME_BATCH - outstanding);
-	for (guint i = keep; i < n; i++)
-		net_picker_request_cancelled(link->torrent->picker, link,
-					     reqs[i].piece, reqs[i].begin);
-	return keep;
+	if (outstanding >= TORRENT_END_GAME_BATCH)
+		return 0;
+	return TORRENT_END_GAME_BATCH - outstanding;
 }
 
 static void send_request(Link *link, const NetPickerRequest *r)
@@ -542,20 +526,20 @@ static void link_request(Link *link, guint max)
 {
 	NetTorrent *t = link->torrent;
 	NetPickerRequest reqs[TORRENT_REQUEST_CHUNK];
+	guint duplicates = link_duplicate_budget(link);
 	guint sent = 0;
 
 	while (sent < max) {
 		guint chunk = MIN(max - sent, G_N_ELEMENTS(reqs));
-		guint n =
-			net_picker_next_requests(t->picker, link, chunk, reqs);
-		guint keep = n;
+		guint n = net_picker_next_requests(t->picker, link, chunk,
+						   duplicates, reqs);
 
-		if (n > 0 && asked_elsewhere(t, link, &reqs[0]))
-			keep = limit_duplicates(link, reqs, n);
-		for (guint i = 0; i < keep; i++)
+		for (guint i = 0; i < n; i++) {
+			duplicates -= reqs[i].duplicate;
 			send_request(link, &reqs[i]);
-		sent += keep;
-		if (keep < chunk)
+		}
+		sent += n;
+		if (n < chunk)
 			break;
 	}
 }
@@ -970,11 +954,8 @@ static void on_handshake(Link *link)
 /* Their bitfield replaces the empty set the picker got at handshake. */
 static void on_bitfield(Link *link)
 {
-	NetTorrent *t = link->torrent;
-
-	net_picker_peer_remove(t->picker, link);
-	net_picker_peer_add(t->picker, link,
-			    net_peer_get_peer_have(link->peer));
+	net_picker_peer_set_bitfield(link->torrent->picker, link,
+				     net_peer_get_peer_have(link->peer));
 	link_update_interest(link);
 }
 
