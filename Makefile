@@ -5,7 +5,7 @@ BUILD ?= build
 CHECK_BUILD ?= build-check
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS = bencode wire metainfo
+FUZZ_TARGETS = bencode wire metainfo announce
 
 .PHONY: all deps build check unit style fuzz demo bench clean
 
@@ -41,7 +41,7 @@ style:
 fuzz:
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) \
 		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
-	ninja -C $(FUZZ_BUILD)
+	ninja -C $(FUZZ_BUILD) $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%)
 	./tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 demo: build

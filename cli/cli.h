@@ -59,4 +59,11 @@ int cli_cmd_ls(int argc, char **argv);
 
 int cli_cmd_torrent(int argc, char **argv);
 
+/* The daemon: cmd-serve.c; its data commands: cmd-data.c. */
+int cli_cmd_serve(int argc, char **argv);
+int cli_cmd_share(int argc, char **argv);
+int cli_cmd_get(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+int cli_cmd_unshare(int argc, char **argv);
+
 G_END_DECLS

@@ -30,6 +30,11 @@ static const CliCommand commands[] = {
 	{"group", cli_cmd_group, "create, join, leave, list and run groups"},
 	{"ls", cli_cmd_ls, "list the files of a group"},
 	{"torrent", cli_cmd_torrent, "create or show a .torrent file"},
+	{"serve", cli_cmd_serve, "run the daemon that shares and fetches"},
+	{"share", cli_cmd_share, "publish a file into a group"},
+	{"get", cli_cmd_get, "download a file of a group"},
+	{"status", cli_cmd_status, "show what the daemon shares and fetches"},
+	{"unshare", cli_cmd_unshare, "stop sharing a file from here"},
 };
 
 static const CliAlias aliases[] = {
@@ -41,6 +46,10 @@ static const CliAlias aliases[] = {
 	{"accept_request", "group", "accept"},
 	{"list_groups", "group", "list"},
 	{"list_files", "ls", NULL},
+	{"upload_file", "share", NULL},
+	{"download_file", "get", NULL},
+	{"show_downloads", "status", NULL},
+	{"stop_share", "unshare", NULL},
 };
 
 static void print_help(FILE *out)

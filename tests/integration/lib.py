@@ -162,6 +162,48 @@ class User:
                        tracker.ca_file, "--password-stdin", self.name,
                        input=self.password + "\n")
 
+    def serve(self, *options):
+        """Starts `groupfs serve -f` for this user and waits until it
+        serves; returns the Daemon. @options go to -o, e.g.
+        "listen=127.0.0.1:0"."""
+        return Daemon(self, options).start()
+
+    @property
+    def socket_path(self):
+        return os.path.join(self.home, "run", "control.sock")
+
+
+class Daemon:
+    """A user's `groupfs serve -f`, whose log is its stderr."""
+
+    READY = r"serving (\S+): peers connect on port (\d+)"
+
+    def __init__(self, user, options=()):
+        self.user = user
+        self.options = list(options) or ["listen=127.0.0.1:0"]
+        self.process = None
+        self.port = None
+
+    def start(self):
+        test = self.user.test
+        log = os.path.join(test.tmp, f"daemon-{self.user.name}-"
+                           f"{time.monotonic_ns()}.log")
+        argv = [GROUPFS, "serve", "-f"]
+        for o in self.options:
+            argv += ["-o", o]
+        self.process = Process(argv, self.user.env(), log)
+        test.processes.append(self.process)
+        m = self.process.wait_for_line(self.READY)
+        self.port = int(m.group(2))
+        return self
+
+    def stop(self, sig=None):
+        """Stops the daemon (SIGTERM unless @sig); returns its status."""
+        return self.process.stop(sig)
+
+    def output(self):
+        return self.process.output().decode(errors="replace")
+
 
 class GroupfsTestCase(unittest.TestCase):
     def setUp(self):

@@ -1,0 +1,151 @@
+/*
+ * engine: one member's client runtime, shared by `groupfs serve` and
+ * `groupfs mount`. It ties the parts of net/ together for every file the
+ * member shares or fetches: the metainfo, the piece store, the swarm
+ * (NetTorrent), the tracker's API and announces, incoming connections
+ * and the membership of each group.
+ *
+ * Owns: the registry of the files this member serves, persisted in the
+ * data folder as <hex>.torrent files and one registry.json, so that a
+ * restart resumes sharing from the stores without fetching or hashing
+ * anything again; the stores (seed copies in the data folder, downloads
+ * in the cache folder) and their periodic sync; the cache's size limit;
+ * the membership cache that answers NetTorrentConfig.is_member.
+ * Must not: know about processes, sockets to the user, or FUSE (fs/
+ * drives it), print anything (it logs once per event and reports errors
+ * to its caller), or block its loop: hashing, store I/O and calls to the
+ * tracker's API run in worker threads.
+ *
+ * Threads: every function runs on the loop thread, the thread-default
+ * GMainContext when net_engine_new was called; callbacks come back
+ * there too.
+ *
+ * Files are named "GROUP/PATH" in messages; a (group, path) pair names
+ * at most one registered file, and so does an info-hash.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _NetEngine NetEngine;
+
+typedef struct {
+	/* The session: the tracker, the member's bearer token for its API
+	 * and passkey for /announce, and the PEM files of the identity. */
+	const char *tracker_url;
+	const char *token;
+	const char *passkey;
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	/* Downloads go to @cache_dir, seed copies and the registry to
+	 * @data_dir; both are created 0700. */
+	const char *cache_dir;
+	const char *data_dir;
+	/* "ADDR:PORT" for peers; port 0 picks a free one. */
+	const char *listen;
+	/* Bytes of verified pieces the cache may hold; 0: no limit. */
+	guint64 cache_size;
+} NetEngineConfig;
+
+typedef enum {
+	NET_ENGINE_SEEDING, /* published by this member */
+	NET_ENGINE_DOWNLOADING,
+	NET_ENGINE_COMPLETE, /* downloaded, every piece verified */
+} NetEngineState;
+
+/* One registered file, as `status` shows it. */
+typedef struct {
+	char *group;
+	char *path;
+	char *info_hash; /* 40 hex digits */
+	NetEngineState state;
+	guint64 length;
+	guint32 pieces;
+	guint32 verified;
+	double download_rate; /* bytes per second */
+	double upload_rate;
+	guint peers;
+} NetEngineFileStatus;
+
+void net_engine_file_status_free(NetEngineFileStatus *status);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NetEngineFileStatus, net_engine_file_status_free)
+
+/* The tracker's rules for a group name and a file path in it (see
+ * docs/API.md): checked before anything is sent or registered. */
+gboolean net_engine_check_name(const char *group, const char *path,
+			       GError **error);
+
+/* Loads the identity, listens for peers and restores the registry (the
+ * stores are reopened in worker threads; until then their files show
+ * with what the last run verified). Fails, with nothing left behind,
+ * on unusable identity files, an address that cannot be bound, or a
+ * damaged registry. */
+NetEngine *net_engine_new(const NetEngineConfig *config, GError **error);
+
+/* Frees everything at once, without announcing or syncing: call
+ * net_engine_stop_async first. */
+void net_engine_free(NetEngine *engine);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NetEngine, net_engine_free)
+
+/* The port peers reach us on (the one bound when listen said 0). */
+guint16 net_engine_get_port(const NetEngine *engine);
+/* Our user name, from our certificate. */
+const char *net_engine_get_user(const NetEngine *engine);
+
+/* Stops serving: tells the tracker "stopped" for every file (waiting at
+ * most a few seconds for it), syncs every store and refuses new work.
+ * Completes once; the engine may then be freed. */
+void net_engine_stop_async(NetEngine *engine, GAsyncReadyCallback callback,
+			   gpointer data);
+void net_engine_stop_finish(NetEngine *engine, GAsyncResult *result);
+
+/* Publishes the file at @file (an absolute path) as @path in @group:
+ * hashes it, keeps a seed copy in the data folder, sends the metainfo
+ * to the tracker and starts seeding. A new version of a path this
+ * member published replaces the old one locally too. */
+void net_engine_share_async(NetEngine *engine, const char *file,
+			    const char *group, const char *path,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer data);
+/* Returns the info-hash (40 hex digits) of what was published. */
+char *net_engine_share_finish(NetEngine *engine, GAsyncResult *result,
+			      GError **error);
+
+/* Called on the loop while a get runs, at most a few times a second. */
+typedef void (*NetEngineProgressFunc)(const NetEngineFileStatus *status,
+				      gpointer data);
+
+/* Fetches @group/@path as the tracker lists it (the metainfo must hash
+ * to the listed info-hash), from every member who has its pieces, into
+ * the cache, then writes it to @dest (an absolute path; an existing
+ * folder gets the file's base name inside) by a temporary file renamed
+ * into place. From then on the file is seeded as complete. Cancelling
+ * stops waiting and writing @dest; the pieces already verified stay in
+ * the cache. */
+void net_engine_get_async(NetEngine *engine, const char *group,
+			  const char *path, const char *dest,
+			  NetEngineProgressFunc progress,
+			  gpointer progress_data, GCancellable *cancellable,
+			  GAsyncReadyCallback callback, gpointer data);
+/* Returns the path written. */
+char *net_engine_get_finish(NetEngine *engine, GAsyncResult *result,
+			    GError **error);
+
+/* Every registered file, sorted by group and path: an array of
+ * NetEngineFileStatus with a free function. */
+GPtrArray *net_engine_list(NetEngine *engine);
+
+/* Stops serving @group/@path and forgets it locally: the swarm, the
+ * announces, the store's files and the registry entry. The tracker's
+ * listing stays. Fails with G_IO_ERROR_NOT_FOUND for a file that is
+ * not registered. */
+void net_engine_unshare_async(NetEngine *engine, const char *group,
+			      const char *path, GAsyncReadyCallback callback,
+			      gpointer data);
+gboolean net_engine_unshare_finish(NetEngine *engine, GAsyncResult *result,
+				   GError **error);
+
+G_END_DECLS
