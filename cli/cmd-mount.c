@@ -47,8 +47,7 @@ typedef struct {
 
 /* ---- the running mount --------------------------------------------- */
 
-static void engine_stopped(GObject *source, GAsyncResult *result,
-			   gpointer data)
+static void engine_stopped(GObject *source, GAsyncResult *result, gpointer data)
 {
 	Mounted *m = data;
 
@@ -152,8 +151,7 @@ static gboolean check_source(const char *source, const CliIdentity *id,
 	return FALSE;
 }
 
-static FsEngineBackend *start_backend(const CliIdentity *id,
-				      NetEngine *engine,
+static FsEngineBackend *start_backend(const CliIdentity *id, NetEngine *engine,
 				      const MountArgs *args, GError **error)
 {
 	g_autofree char *data_dir = fs_daemon_data_dir();
@@ -217,6 +215,13 @@ static int serve_mount(const MountArgs *args)
 	return status;
 }
 
+/* fstab's options for mount(8) and systemd, which may reach us. */
+static gboolean is_fstab_only(const char *option)
+{
+	return g_str_has_prefix(option, "x-") ||
+	       strcmp(option, "defaults") == 0 || strcmp(option, "auto") == 0;
+}
+
 /* Splits -o into the daemon's options and the mount's. */
 static gboolean split_options(char **raw, MountArgs *args, int *status)
 {
@@ -229,7 +234,7 @@ static gboolean split_options(char **raw, MountArgs *args, int *status)
 			g_autoptr(GError) error = NULL;
 			gboolean known = FALSE;
 
-			if (**p == '\0' ||
+			if (**p == '\0' || is_fstab_only(*p) ||
 			    fs_daemon_options_parse(&args->daemon, *p, &known,
 						    &error))
 				continue;
@@ -248,8 +253,7 @@ static gboolean split_options(char **raw, MountArgs *args, int *status)
 
 /* The mount point must be a folder; checked before detaching, so that
  * the error is plain. */
-static gboolean set_mountpoint(MountArgs *args, const char *path,
-			       int *status)
+static gboolean set_mountpoint(MountArgs *args, const char *path, int *status)
 {
 	if (!g_file_test(path, G_FILE_TEST_IS_DIR)) {
 		*status = cli_fail("%s is not a folder; create it first", path);

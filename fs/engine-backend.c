@@ -36,6 +36,9 @@ struct _FsEngineBackend {
 
 	GMutex lock; /* protects the fields below */
 	GHashTable *status; /* info-hash -> FileStatus */
+	/* Files open now, whose progress is read live: info-hash -> the
+	 * NetEngineFile of the handle that opened it last. */
+	GHashTable *live;
 	guint64 cache_used;
 	gint64 status_us; /* monotonic, when fetched */
 	gboolean status_asked; /* a fetch is on its way to the loop */
@@ -164,8 +167,8 @@ static gboolean fetch_status(gpointer data)
 {
 	FsEngineBackend *backend = data;
 	g_autoptr(GPtrArray) files = net_engine_list(backend->engine);
-	GHashTable *status = g_hash_table_new_full(g_str_hash, g_str_equal,
-						   g_free, g_free);
+	GHashTable *status =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	guint64 used = 0;
 
 	for (guint i = 0; i < files->len; i++) {
@@ -235,6 +238,7 @@ static gboolean eb_get_info(gpointer self, const char *group, const char *path,
 	g_autoptr(FsListed) file =
 		fs_listing_find(backend->listing, group, path, NULL, error);
 	FileStatus *status;
+	NetEngineFile *live;
 
 	if (file == NULL)
 		return FALSE;
@@ -242,7 +246,10 @@ static gboolean eb_get_info(gpointer self, const char *group, const char *path,
 	info->owner = g_strdup(file->owner ? file->owner : "");
 	g_mutex_lock(&backend->lock);
 	status = g_hash_table_lookup(backend->status, file->info_hash);
-	info->progress = status ? status->progress : 0;
+	live = g_hash_table_lookup(backend->live, file->info_hash);
+	info->progress = live	  ? net_engine_file_get_progress(live)
+			 : status ? status->progress
+				  : 0;
 	info->peers = status ? status->peers : 0;
 	info->pinned = status ? status->pinned : FALSE;
 	status_check_age(backend);
@@ -315,6 +322,16 @@ static void wait_start(FsBackendHandle *handle, Wait *wait)
 		engine_ready, ref);
 }
 
+/* On the loop: @file is what get_info reads @info_hash's progress
+ * from, until it is closed. */
+static void set_live(FsEngineBackend *backend, const char *info_hash,
+		     NetEngineFile *file)
+{
+	g_mutex_lock(&backend->lock);
+	g_hash_table_replace(backend->live, g_strdup(info_hash), file);
+	g_mutex_unlock(&backend->lock);
+}
+
 /* The file is open, or could not be: start what waited for that. */
 static void opened_file(GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -327,9 +344,8 @@ static void opened_file(GObject *source, GAsyncResult *result, gpointer data)
 	handle->opening = FALSE;
 	if (file != NULL && handle->closed) {
 		net_engine_file_close(file);
-	} else if (file != NULL &&
-		   dup3(net_engine_file_get_fd(file), handle->fd, O_CLOEXEC) <
-			   0) {
+	} else if (file != NULL && dup3(net_engine_file_get_fd(file),
+					handle->fd, O_CLOEXEC) < 0) {
 		int err = errno;
 
 		net_engine_file_close(file);
@@ -340,6 +356,7 @@ static void opened_file(GObject *source, GAsyncResult *result, gpointer data)
 	} else if (file != NULL) {
 		/* After the dup3: a ready range is readable at once. */
 		g_atomic_pointer_set(&handle->file, file);
+		set_live(handle->backend, handle->info_hash, file);
 	}
 	handle->open_error = to_io_error(error);
 	waits = g_hash_table_get_values(handle->waits);
@@ -358,8 +375,8 @@ static gboolean open_on_loop(gpointer data)
 	}
 	handle->opening = TRUE;
 	net_engine_open_file_async(handle->backend->engine, handle->group,
-				   handle->path, handle->info_hash,
-				   opened_file, handle);
+				   handle->path, handle->info_hash, opened_file,
+				   handle);
 	return G_SOURCE_REMOVE;
 }
 
@@ -513,6 +530,15 @@ static void eb_want_range(FsBackendHandle *handle, guint64 offset,
 		handle_call_new(handle, 0, offset, length));
 }
 
+static void drop_live(FsEngineBackend *backend, const char *info_hash,
+		      NetEngineFile *file)
+{
+	g_mutex_lock(&backend->lock);
+	if (g_hash_table_lookup(backend->live, info_hash) == file)
+		g_hash_table_remove(backend->live, info_hash);
+	g_mutex_unlock(&backend->lock);
+}
+
 static gboolean close_on_loop(gpointer data)
 {
 	FsBackendHandle *handle = data;
@@ -523,8 +549,12 @@ static gboolean close_on_loop(gpointer data)
 	for (GList *l = ids; l != NULL; l = l->next)
 		cancel_one(handle, GPOINTER_TO_UINT(l->data));
 	file = g_atomic_pointer_exchange(&handle->file, NULL);
-	if (file != NULL)
+	if (file != NULL) {
+		drop_live(handle->backend, handle->info_hash, file);
 		net_engine_file_close(file);
+		/* What it fetched shows in the xattrs once it is closed. */
+		fetch_status(handle->backend);
+	}
 	handle_unref(handle);
 	return G_SOURCE_REMOVE;
 }
@@ -587,9 +617,8 @@ typedef struct {
 	gpointer data;
 } Op;
 
-static Op *op_new(FsEngineBackend *backend, const char *group,
-		  const char *from, const char *to, FsBackendDoneFunc done,
-		  gpointer data)
+static Op *op_new(FsEngineBackend *backend, const char *group, const char *from,
+		  const char *to, FsBackendDoneFunc done, gpointer data)
 {
 	Op *op = g_new0(Op, 1);
 
@@ -638,8 +667,7 @@ static void shared(GObject *source, GAsyncResult *result, gpointer data)
 		file.mtime = g_get_real_time() / G_USEC_PER_SEC;
 		file.owner = (char *)fs_listing_get_user(op->backend->listing);
 		g_strlcpy(file.info_hash, hex, sizeof(file.info_hash));
-		fs_listing_put_file(op->backend->listing, handle->group,
-				    &file);
+		fs_listing_put_file(op->backend->listing, handle->group, &file);
 		fetch_status(op->backend);
 	}
 	op_finish(op, error);
@@ -668,8 +696,7 @@ static void eb_publish(FsBackendHandle *handle, FsBackendDoneFunc done,
 /* ---- operations on the tracker --------------------------------------- */
 
 /* Runs @func in a worker, then @then on the loop. */
-static void op_in_thread(Op *op, GTaskThreadFunc func,
-			 GAsyncReadyCallback then)
+static void op_in_thread(Op *op, GTaskThreadFunc func, GAsyncReadyCallback then)
 {
 	g_autoptr(GTask) task = g_task_new(NULL, NULL, then, op);
 
@@ -751,7 +778,8 @@ static void unlinked(GObject *source, GAsyncResult *result, gpointer data)
 		fs_listing_remove(op->backend->listing, op->group, op->from);
 		/* Stop serving it: the group no longer has it. */
 		net_engine_unshare_async(op->backend->engine, op->group,
-					 op->from, unshared, op->backend->engine);
+					 op->from, unshared,
+					 op->backend->engine);
 	}
 	op_finish(op, error);
 }
@@ -780,9 +808,8 @@ static void rename_in_thread(GTask *task, gpointer source, gpointer data,
 			     GCancellable *cancellable)
 {
 	Op *op = data;
-	g_autofree char *api_path =
-		net_tracker_api_path("groups", op->group, "files", "rename",
-				     NULL);
+	g_autofree char *api_path = net_tracker_api_path(
+		"groups", op->group, "files", "rename", NULL);
 	g_autoptr(JsonObject) body = json_object_new();
 	JsonObject *record = NULL;
 	GError *error = NULL;
@@ -887,8 +914,8 @@ static void pin_opened(GObject *source, GAsyncResult *result, gpointer data)
 {
 	Op *op = data;
 	GError *error = NULL;
-	NetEngineFile *file = net_engine_open_file_finish(
-		op->backend->engine, result, &error);
+	NetEngineFile *file = net_engine_open_file_finish(op->backend->engine,
+							  result, &error);
 
 	if (file != NULL) {
 		net_engine_file_set_pinned(file, op->flag);
@@ -1002,8 +1029,10 @@ FsEngineBackend *fs_engine_backend_new(const FsEngineBackendConfig *config,
 	backend->staging_dir =
 		g_build_filename(config->data_dir, STAGING_DIR, NULL);
 	g_mutex_init(&backend->lock);
-	backend->status = g_hash_table_new_full(g_str_hash, g_str_equal,
-						g_free, g_free);
+	backend->status =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	backend->live =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	if (!make_staging_dir(backend->staging_dir, error))
 		return NULL;
 	api = net_tracker_api_new(config->tracker_url, config->ca_file, error);
@@ -1034,6 +1063,7 @@ void fs_engine_backend_free(FsEngineBackend *backend)
 	}
 	g_clear_pointer(&backend->listing, fs_listing_free);
 	g_clear_pointer(&backend->status, g_hash_table_unref);
+	g_clear_pointer(&backend->live, g_hash_table_unref);
 	g_mutex_clear(&backend->lock);
 	g_main_context_unref(backend->context);
 	g_free(backend->staging_dir);

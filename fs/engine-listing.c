@@ -100,8 +100,8 @@ static FsListed *listed_from_record(JsonObject *record)
 	FsListed *file;
 
 	if (path == NULL || !is_hex_hash(hex) ||
-	    !net_tracker_api_get_int(record, "length", &length) ||
-	    length < 0 || strlen(path) > 4096)
+	    !net_tracker_api_get_int(record, "length", &length) || length < 0 ||
+	    strlen(path) > 4096)
 		return NULL;
 	net_tracker_api_get_int(record, "published", &published);
 	file = g_new0(FsListed, 1);
@@ -137,10 +137,10 @@ static GHashTable *fetch_files(NetTrackerApi *api, const char *group,
 				      (GDestroyNotify)fs_listed_free);
 	for (guint i = 0; i < json_array_get_length(files); i++) {
 		JsonNode *node = json_array_get_element(files, i);
-		FsListed *file = JSON_NODE_HOLDS_OBJECT(node)
-					 ? listed_from_record(
-						   json_node_get_object(node))
-					 : NULL;
+		FsListed *file =
+			JSON_NODE_HOLDS_OBJECT(node)
+				? listed_from_record(json_node_get_object(node))
+				: NULL;
 
 		if (file != NULL)
 			g_hash_table_replace(table, file->path, file);
@@ -171,10 +171,10 @@ static GHashTable *fetch_groups(NetTrackerApi *api, GError **error)
 		JsonObject *o = JSON_NODE_HOLDS_OBJECT(node)
 					? json_node_get_object(node)
 					: NULL;
-		const char *name = o ? net_tracker_api_get_string(o, "name")
-				     : NULL;
-		const char *role = o ? net_tracker_api_get_string(o, "role")
-				     : NULL;
+		const char *name =
+			o ? net_tracker_api_get_string(o, "name") : NULL;
+		const char *role =
+			o ? net_tracker_api_get_string(o, "role") : NULL;
 
 		if (name != NULL && (g_strcmp0(role, "owner") == 0 ||
 				     g_strcmp0(role, "member") == 0))
@@ -349,8 +349,8 @@ static gpointer lister_main(gpointer data)
 	return NULL;
 }
 
-FsListing *fs_listing_new(NetTrackerApi *api, const char *user,
-			  guint refresh_s, GError **error)
+FsListing *fs_listing_new(NetTrackerApi *api, const char *user, guint refresh_s,
+			  GError **error)
 {
 	FsListing *listing = g_new0(FsListing, 1);
 
@@ -460,9 +460,8 @@ GPtrArray *fs_listing_files(FsListing *listing, const char *name)
 			list,
 			fs_backend_entry_new(
 				file->path, file->size, file->mtime,
-				group_mine ||
-					g_strcmp0(file->owner, listing->user) ==
-						0));
+				group_mine || g_strcmp0(file->owner,
+							listing->user) == 0));
 	return list;
 }
 

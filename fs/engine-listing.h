@@ -39,8 +39,8 @@ typedef struct _FsListing FsListing;
 
 /* Fetches every listing once (blocking). @api is the listing's from
  * then on; @user is this member. */
-FsListing *fs_listing_new(NetTrackerApi *api, const char *user,
-			  guint refresh_s, GError **error);
+FsListing *fs_listing_new(NetTrackerApi *api, const char *user, guint refresh_s,
+			  GError **error);
 /* Stops the lister (waiting for a request in flight) and frees. */
 void fs_listing_free(FsListing *listing);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FsListing, fs_listing_free)
@@ -56,8 +56,7 @@ GPtrArray *fs_listing_files(FsListing *listing, const char *group);
 /* A copy of @group/@path; NULL with G_IO_ERROR_NOT_FOUND. With @owner,
  * the group's owner too (NULL when the group is unknown). */
 FsListed *fs_listing_find(FsListing *listing, const char *group,
-			  const char *path, char **group_owner,
-			  GError **error);
+			  const char *path, char **group_owner, GError **error);
 /* Whether this member is in @group. */
 gboolean fs_listing_has_group(FsListing *listing, const char *group);
 
@@ -69,8 +68,7 @@ void fs_listing_put(FsListing *listing, const char *group, JsonObject *record);
 /* A file we published, as we know it. */
 void fs_listing_put_file(FsListing *listing, const char *group,
 			 const FsListed *file);
-void fs_listing_remove(FsListing *listing, const char *group,
-		       const char *path);
+void fs_listing_remove(FsListing *listing, const char *group, const char *path);
 void fs_listing_add_group(FsListing *listing, const char *group,
 			  const char *owner);
 

@@ -340,7 +340,7 @@ EngineFile *engine_register_download(NetEngine *engine, NetMetainfo *mi,
 				     const char *path, gboolean pinned)
 {
 	EngineFile *old = engine_lookup_name(engine, group, path);
-	EngineFile *file;
+	g_autoptr(EngineFile) file = NULL;
 
 	/* The tracker now lists another version at this path. */
 	if (old != NULL)
@@ -357,9 +357,9 @@ EngineFile *engine_register_download(NetEngine *engine, NetMetainfo *mi,
 
 static void register_download(GetJob *job)
 {
-	job->file = engine_register_download(
+	job->file = engine_file_ref(engine_register_download(
 		job->engine, g_steal_pointer(&job->mi),
-		g_steal_pointer(&job->store), job->group, job->path, TRUE);
+		g_steal_pointer(&job->store), job->group, job->path, TRUE));
 }
 
 static void open_in_thread(GTask *task, gpointer source, gpointer data,

@@ -110,8 +110,7 @@ static void fetch_in_thread(GTask *task, gpointer source, gpointer data,
 					job->group, job->path);
 		return;
 	}
-	job->store =
-		engine_store_open(job->engine->cache_dir, job->mi, &error);
+	job->store = engine_store_open(job->engine->cache_dir, job->mi, &error);
 	if (job->store == NULL ||
 	    !engine_registry_write_torrent(job->engine, job->mi, &error))
 		g_task_return_error(task, error);
@@ -169,8 +168,8 @@ static gboolean poll_known(gpointer data)
 static gboolean try_known(GTask *task)
 {
 	OpenJob *job = g_task_get_task_data(task);
-	EngineFile *known = g_hash_table_lookup(job->engine->files_by_hash,
-						job->hex);
+	EngineFile *known =
+		g_hash_table_lookup(job->engine->files_by_hash, job->hex);
 
 	if (known == NULL || known->removing)
 		return FALSE;
@@ -274,6 +273,14 @@ gboolean net_engine_file_range_ready(NetEngineFile *open, guint64 offset,
 	return TRUE;
 }
 
+guint net_engine_file_get_progress(NetEngineFile *open)
+{
+	guint32 pieces = net_store_get_piece_count(open->store);
+	guint32 verified = net_store_verified_count(open->store);
+
+	return pieces ? (guint)((guint64)verified * 100 / pieces) : 100;
+}
+
 /* Answers @wait with @error (NULL: ready) and forgets it. */
 static void wait_answer(FileWait *wait, const GError *error)
 {
@@ -318,18 +325,16 @@ guint net_engine_file_wait_range(NetEngineFile *open, guint64 offset,
 	if (torrent == NULL)
 		wait->idle = g_idle_add(swarm_gone, wait);
 	else
-		wait->torrent_id =
-			net_torrent_wait_range(torrent, offset, length,
-					       deadline_us, torrent_ready,
-					       wait);
+		wait->torrent_id = net_torrent_wait_range(torrent, offset,
+							  length, deadline_us,
+							  torrent_ready, wait);
 	return wait->id;
 }
 
 void net_engine_file_cancel_wait(NetEngineFile *open, guint id)
 {
 	NetTorrent *torrent = engine_swarm_get_torrent(open->file);
-	FileWait *wait =
-		g_hash_table_lookup(open->waits, GUINT_TO_POINTER(id));
+	FileWait *wait = g_hash_table_lookup(open->waits, GUINT_TO_POINTER(id));
 
 	if (wait == NULL)
 		return;

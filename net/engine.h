@@ -180,6 +180,10 @@ guint64 net_engine_file_get_length(NetEngineFile *file);
 gboolean net_engine_file_range_ready(NetEngineFile *file, guint64 offset,
 				     guint64 length);
 
+/* Percent of the file's pieces verified here, 0 to 100 (100 only when
+ * all are). Any thread. */
+guint net_engine_file_get_progress(NetEngineFile *file);
+
 /* @error NULL when the range is verified, G_IO_ERROR_TIMED_OUT at the
  * deadline, G_IO_ERROR_CANCELLED when the swarm of the file goes. */
 typedef void (*NetEngineReadyFunc)(const GError *error, gpointer data);
