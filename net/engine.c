@@ -487,6 +487,7 @@ NetEngineFileStatus *engine_file_status(NetEngine *engine, EngineFile *file)
 	status->path = g_strdup(file->path);
 	status->info_hash = g_strdup(file->hex);
 	status->length = net_metainfo_get_length(file->mi);
+	status->pinned = file->pinned;
 	status->pieces = net_metainfo_get_piece_count(file->mi);
 	if (file->store != NULL)
 		status->verified = net_store_verified_count(file->store);
