@@ -24,8 +24,8 @@
  * NET_PEER_EVENT_REQUEST_TIMEOUT fires at the first net_peer_tick at or
  * after a request's deadline: never early, late by at most one tick
  * period. Silence (keep-alive, idle, handshake) is measured from the
- * last tick before bytes moved, so those timers, all tens of seconds
- * long, may fire up to a tick early.
+ * latest time the owner gave (a tick or a request) before bytes moved,
+ * so those timers, all tens of seconds long, may fire a tick early.
  *
  * Their requests: an honest peer keeps at most our reqq (max_requests)
  * in flight by its own count, but its count and ours disagree while
