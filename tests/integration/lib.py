@@ -348,6 +348,8 @@ class Mount:
     def alive(self):
         if self.process is not None:
             return self.process.proc.poll() is None
+        if self.pid is None:
+            return False
         try:
             os.kill(self.pid, 0)
             return True
