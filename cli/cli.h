@@ -66,4 +66,12 @@ int cli_cmd_get(int argc, char **argv);
 int cli_cmd_status(int argc, char **argv);
 int cli_cmd_unshare(int argc, char **argv);
 
+/* The mount: cmd-mount.c. */
+int cli_cmd_mount(int argc, char **argv);
+int cli_cmd_umount(int argc, char **argv);
+/* Whether the first word of a command line is a mount's SOURCE (a
+ * tracker URL), as in the "groupfs SOURCE MOUNTPOINT -o OPTIONS" that
+ * mount.fuse3 runs. */
+gboolean cli_is_mount_source(const char *word);
+
 G_END_DECLS

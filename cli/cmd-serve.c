@@ -9,17 +9,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "daemon.h"
-#include "session.h"
+#include "serve.h"
 
-typedef struct {
-	CliSession *session;
-	char *ca_file;
-	char *cert_file;
-	char *key_file;
-} Identity;
-
-static void identity_clear(Identity *id)
+void cli_identity_clear(CliIdentity *id)
 {
 	g_clear_pointer(&id->session, cli_session_free);
 	g_free(id->ca_file);
@@ -27,8 +19,7 @@ static void identity_clear(Identity *id)
 	g_free(id->key_file);
 }
 
-/* The logged-in session, or an error that says how to log in. */
-static gboolean identity_load(Identity *id, GError **error)
+gboolean cli_identity_load(CliIdentity *id, GError **error)
 {
 	g_autoptr(NetTrackerApi) api = NULL;
 
@@ -52,7 +43,23 @@ static gboolean identity_load(Identity *id, GError **error)
 	return TRUE;
 }
 
-static int start_failed(const GError *error)
+void cli_identity_engine_config(const CliIdentity *id,
+				const FsDaemonOptions *options,
+				NetEngineConfig *config)
+{
+	*config = (NetEngineConfig){
+		.tracker_url = id->session->tracker,
+		.token = id->session->token,
+		.passkey = id->session->passkey,
+		.ca_file = id->ca_file,
+		.cert_file = id->cert_file,
+		.key_file = id->key_file,
+		.listen = options->listen,
+		.cache_size = options->cache_size,
+	};
+}
+
+int cli_daemon_start_failed(const GError *error)
 {
 	fs_daemon_report_failure(error->message);
 	return cli_fail("%s", error->message);
@@ -60,7 +67,7 @@ static int start_failed(const GError *error)
 
 static int serve(const FsDaemonOptions *options)
 {
-	Identity id = {0};
+	CliIdentity id = {0};
 	g_autoptr(FsDaemon) daemon = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *line = NULL;
@@ -68,22 +75,15 @@ static int serve(const FsDaemonOptions *options)
 	NetEngine *engine;
 	int status;
 
-	if (!identity_load(&id, &error)) {
-		identity_clear(&id);
-		return start_failed(error);
+	if (!cli_identity_load(&id, &error)) {
+		cli_identity_clear(&id);
+		return cli_daemon_start_failed(error);
 	}
-	config.tracker_url = id.session->tracker;
-	config.token = id.session->token;
-	config.passkey = id.session->passkey;
-	config.ca_file = id.ca_file;
-	config.cert_file = id.cert_file;
-	config.key_file = id.key_file;
-	config.listen = options->listen;
-	config.cache_size = options->cache_size;
+	cli_identity_engine_config(&id, options, &config);
 	daemon = fs_daemon_new(&config, &error);
-	identity_clear(&id);
+	cli_identity_clear(&id);
 	if (daemon == NULL)
-		return start_failed(error);
+		return cli_daemon_start_failed(error);
 	engine = fs_daemon_get_engine(daemon);
 	line = g_strdup_printf("serving %s: peers connect on port %u (pid %d)",
 			       net_engine_get_user(engine),

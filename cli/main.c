@@ -35,6 +35,8 @@ static const CliCommand commands[] = {
 	{"get", cli_cmd_get, "download a file of a group"},
 	{"status", cli_cmd_status, "show what the daemon shares and fetches"},
 	{"unshare", cli_cmd_unshare, "stop sharing a file from here"},
+	{"mount", cli_cmd_mount, "show every group as a folder"},
+	{"umount", cli_cmd_umount, "unmount the groups and stop sharing"},
 };
 
 static const CliAlias aliases[] = {
@@ -107,6 +109,9 @@ int main(int argc, char **argv)
 		printf("groupfs %s\n", GROUPFS_VERSION);
 		return CLI_EXIT_OK;
 	}
+	/* mount.fuse3 runs "groupfs SOURCE MOUNTPOINT -o OPTIONS". */
+	if (cli_is_mount_source(name))
+		return cli_cmd_mount(argc, argv);
 	for (gsize i = 0; i < G_N_ELEMENTS(aliases); i++) {
 		if (strcmp(aliases[i].alias, name) == 0)
 			return run_alias(&aliases[i], argc - 1, argv + 1);

@@ -133,25 +133,31 @@ static gboolean resolve_dest(GetJob *job, GError **error)
 	return FALSE;
 }
 
+NetMetainfo *engine_fetch_metainfo(NetEngine *engine, const char *group,
+				   const char *path, GError **error)
+{
+	g_autofree char *base =
+		net_tracker_api_path("groups", group, "files", "info", NULL);
+	g_autofree char *query = g_uri_escape_string(path, NULL, FALSE);
+	g_autofree char *api_path = g_strconcat(base, "?path=", query, NULL);
+	g_autoptr(JsonObject) record =
+		net_tracker_api_call(engine->api, "GET", api_path, NULL, error);
+
+	return record != NULL ? metainfo_from_record(record, error) : NULL;
+}
+
 static void record_in_thread(GTask *task, gpointer source, gpointer data,
 			     GCancellable *cancellable)
 {
 	GetJob *job = data;
-	g_autofree char *base = net_tracker_api_path("groups", job->group,
-						     "files", "info", NULL);
-	g_autofree char *query = g_uri_escape_string(job->path, NULL, FALSE);
-	g_autofree char *api_path = g_strconcat(base, "?path=", query, NULL);
-	g_autoptr(JsonObject) record = NULL;
 	GError *error = NULL;
 
 	if (!resolve_dest(job, &error)) {
 		g_task_return_error(task, error);
 		return;
 	}
-	record = net_tracker_api_call(job->engine->api, "GET", api_path, NULL,
-				      &error);
-	if (record != NULL)
-		job->mi = metainfo_from_record(record, &error);
+	job->mi = engine_fetch_metainfo(job->engine, job->group, job->path,
+					&error);
 	if (job->mi == NULL)
 		g_task_return_error(task, error);
 	else
@@ -329,23 +335,31 @@ static void wait_complete(GTask *task)
 
 /* ---- 2. registering ------------------------------------------------ */
 
-static void register_download(GetJob *job)
+EngineFile *engine_register_download(NetEngine *engine, NetMetainfo *mi,
+				     NetStore *store, const char *group,
+				     const char *path, gboolean pinned)
 {
-	EngineFile *old =
-		engine_lookup_name(job->engine, job->group, job->path);
-	EngineFile *file;
+	EngineFile *old = engine_lookup_name(engine, group, path);
+	g_autoptr(EngineFile) file = NULL;
 
 	/* The tracker now lists another version at this path. */
 	if (old != NULL)
-		engine_unregister(job->engine, old);
-	file = engine_file_new(job->engine, net_metainfo_get_info_hash(job->mi),
-			       job->group, job->path, ENGINE_ROLE_DOWNLOAD);
-	file->mi = g_steal_pointer(&job->mi);
-	file->pinned = TRUE;
-	engine_register(job->engine, file);
-	engine_file_attach(file, g_steal_pointer(&job->store));
-	job->file = file;
+		engine_unregister(engine, old);
+	file = engine_file_new(engine, net_metainfo_get_info_hash(mi), group,
+			       path, ENGINE_ROLE_DOWNLOAD);
+	file->mi = mi;
+	file->pinned = pinned;
+	engine_register(engine, file);
+	engine_file_attach(file, store);
 	g_info("fetching %s (%s)", file->name, file->hex);
+	return file;
+}
+
+static void register_download(GetJob *job)
+{
+	job->file = engine_file_ref(engine_register_download(
+		job->engine, g_steal_pointer(&job->mi),
+		g_steal_pointer(&job->store), job->group, job->path, TRUE));
 }
 
 static void open_in_thread(GTask *task, gpointer source, gpointer data,

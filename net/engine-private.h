@@ -107,6 +107,18 @@ GBytes *engine_piece_hashes(const NetMetainfo *mi);
 /* Both folders exist or are made 0700. */
 gboolean engine_ensure_dir(const char *dir, GError **error);
 
+/* engine-get.c */
+/* Blocking: @group/@path's metainfo as the tracker lists it, checked
+ * against the info-hash it lists. */
+NetMetainfo *engine_fetch_metainfo(NetEngine *engine, const char *group,
+				   const char *path, GError **error);
+/* Registers a download of @mi whose @store is open (taking both),
+ * replacing an older version registered at the same name. Returns the
+ * file, borrowed: the registry holds it. */
+EngineFile *engine_register_download(NetEngine *engine, NetMetainfo *mi,
+				     NetStore *store, const char *group,
+				     const char *path, gboolean pinned);
+
 /* engine-registry.c */
 /* Loads registry.json and the .torrent files; registers each file and
  * reopens its store in a worker. */

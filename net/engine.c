@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 
 #include "engine-private.h"
+#include "names.h"
 #include "net-error.h"
 
 /* How often verified pieces are made durable (net_store_sync). */
@@ -23,62 +24,23 @@ void net_engine_file_status_free(NetEngineFileStatus *status)
 
 /* ---- names -------------------------------------------------------- */
 
-#define GROUP_NAME_MAX 64u
-#define PATH_MAX_BYTES 4096u
-
-static gboolean group_name_is_valid(const char *group)
-{
-	gsize len = strlen(group);
-
-	if (len == 0 || len > GROUP_NAME_MAX || group[0] == '.' ||
-	    group[0] == '-')
-		return FALSE;
-	for (gsize i = 0; i < len; i++) {
-		char c = group[i];
-
-		if (!g_ascii_isalnum(c) && c != '.' && c != '_' && c != '-')
-			return FALSE;
-	}
-	return TRUE;
-}
-
-static gboolean path_is_valid(const char *path)
-{
-	gsize len = strlen(path);
-	const char *component = path;
-
-	if (len == 0 || len > PATH_MAX_BYTES)
-		return FALSE;
-	for (;;) {
-		const char *slash = strchr(component, '/');
-		gsize clen =
-			slash ? (gsize)(slash - component) : strlen(component);
-
-		if (!net_metainfo_name_is_safe(component, clen))
-			return FALSE;
-		if (slash == NULL)
-			return TRUE;
-		component = slash + 1;
-	}
-}
-
 gboolean net_engine_check_name(const char *group, const char *path,
 			       GError **error)
 {
-	if (!group_name_is_valid(group)) {
+	if (!net_name_is_valid(group)) {
 		g_set_error(
 			error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 			"'%s' is not a group name: 1 to %u letters, digits, "
 			"'.', '_' or '-', not starting with '.' or '-'",
-			group, GROUP_NAME_MAX);
+			group, NET_NAME_MAX);
 		return FALSE;
 	}
-	if (!path_is_valid(path)) {
+	if (!net_path_is_valid(path)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 			    "'%s' is not a file path in a group: relative, "
 			    "'/'-separated, at most %u bytes, with no empty, "
 			    "'.' or '..' component and no control characters",
-			    path, PATH_MAX_BYTES);
+			    path, NET_PATH_MAX);
 		return FALSE;
 	}
 	return TRUE;
@@ -525,6 +487,7 @@ NetEngineFileStatus *engine_file_status(NetEngine *engine, EngineFile *file)
 	status->path = g_strdup(file->path);
 	status->info_hash = g_strdup(file->hex);
 	status->length = net_metainfo_get_length(file->mi);
+	status->pinned = file->pinned;
 	status->pieces = net_metainfo_get_piece_count(file->mi);
 	if (file->store != NULL)
 		status->verified = net_store_verified_count(file->store);

@@ -68,6 +68,7 @@ typedef struct {
 	double download_rate; /* bytes per second */
 	double upload_rate;
 	guint peers;
+	gboolean pinned; /* every piece is fetched in the background */
 } NetEngineFileStatus;
 
 void net_engine_file_status_free(NetEngineFileStatus *status);
@@ -147,5 +148,58 @@ void net_engine_unshare_async(NetEngine *engine, const char *group,
 			      gpointer data);
 gboolean net_engine_unshare_finish(NetEngine *engine, GAsyncResult *result,
 				   GError **error);
+
+/* ---- reading in place, for the mount ------------------------------ */
+
+/* A registered file held open for reading. While it is open its store
+ * stays open, even if the file is unshared or replaced meanwhile (its
+ * files go at the close then), and a stop waits for the close. */
+typedef struct _NetEngineFile NetEngineFile;
+
+/* Opens @group/@path as the listing showed it, with @info_hash (40 hex
+ * digits): the registered file with that content, or else a new
+ * download registered from the tracker's record, not pinned, so that
+ * nothing is fetched but what is waited for or wanted. Fails with
+ * G_IO_ERROR_NOT_FOUND when the tracker lists no such file or another
+ * version of it now. */
+void net_engine_open_file_async(NetEngine *engine, const char *group,
+				const char *path, const char *info_hash,
+				GAsyncReadyCallback callback, gpointer data);
+NetEngineFile *net_engine_open_file_finish(NetEngine *engine,
+					   GAsyncResult *result,
+					   GError **error);
+/* Lets the file go; waits still pending are dropped without a call. */
+void net_engine_file_close(NetEngineFile *file);
+
+/* The data file (sparse, at full length), open until the close: only
+ * its verified ranges may be read, and nothing may write it. Any
+ * thread. */
+int net_engine_file_get_fd(NetEngineFile *file);
+guint64 net_engine_file_get_length(NetEngineFile *file);
+/* TRUE when every piece of the range is verified. Any thread. */
+gboolean net_engine_file_range_ready(NetEngineFile *file, guint64 offset,
+				     guint64 length);
+
+/* Percent of the file's pieces verified here, 0 to 100 (100 only when
+ * all are). Any thread. */
+guint net_engine_file_get_progress(NetEngineFile *file);
+
+/* @error NULL when the range is verified, G_IO_ERROR_TIMED_OUT at the
+ * deadline, G_IO_ERROR_CANCELLED when the swarm of the file goes. */
+typedef void (*NetEngineReadyFunc)(const GError *error, gpointer data);
+/* Makes the range's pieces critical and calls @func once when they are
+ * verified (from an idle if they already are). @deadline_us is
+ * g_get_monotonic_time() based, 0 for none. Returns an id, never 0. */
+guint net_engine_file_wait_range(NetEngineFile *file, guint64 offset,
+				 guint64 length, gint64 deadline_us,
+				 NetEngineReadyFunc func, gpointer data);
+/* @func of wait @id will not be called after this. */
+void net_engine_file_cancel_wait(NetEngineFile *file, guint id);
+/* Read-ahead: fetch the range soon; nobody waits for it. */
+void net_engine_file_want_range(NetEngineFile *file, guint64 offset,
+				guint64 length);
+/* Pinned: every piece is fetched in the background, and stays pinned
+ * across restarts. Our own published files are complete anyway. */
+void net_engine_file_set_pinned(NetEngineFile *file, gboolean pinned);
 
 G_END_DECLS

@@ -2,7 +2,10 @@
  * validate: the API's rules for names, passwords and file paths
  * (docs/API.md, "Conventions"), as one place that says yes or no.
  *
- * Owns: nothing but the rules. Must not: repair input (no trimming, no
+ * The rules themselves are net/names.h's, shared with the clients; this
+ * module words the refusals for the API.
+ *
+ * Owns: nothing but the wording. Must not: repair input (no trimming, no
  * case folding, no normalisation): what is refused is refused whole,
  * with a TRACKER_ERROR_INVALID sentence that names the rule.
  */
@@ -12,9 +15,7 @@
 
 G_BEGIN_DECLS
 
-#define TRACKER_NAME_MAX 64u
 #define TRACKER_PASSWORD_MAX 1024u
-#define TRACKER_PATH_MAX 4096u
 
 /* A user or group name: 1 to 64 bytes of A-Z a-z 0-9 . _ -, not
  * starting with "." or "-". @what ("user name", "group name") starts

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "tracker-error.h"
+#include "names.h"
 #include "validate.h"
 
 static gboolean name_ok(const char *name)
@@ -77,9 +78,9 @@ static void test_paths(void)
 		g_assert_false(tracker_validate_path(bad[i], NULL));
 	g_assert_true(tracker_validate_path(component, NULL));
 	g_assert_false(tracker_validate_path(too_long_component, NULL));
-	while (deep->len < TRACKER_PATH_MAX - 1)
+	while (deep->len < NET_PATH_MAX - 1)
 		g_string_append(deep, "a/");
-	g_string_truncate(deep, TRACKER_PATH_MAX - 1);
+	g_string_truncate(deep, NET_PATH_MAX - 1);
 	if (deep->str[deep->len - 1] == '/')
 		g_string_append_c(deep, 'b');
 	g_assert_true(tracker_validate_path(deep->str, NULL));
