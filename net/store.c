@@ -569,37 +569,49 @@ NetStore *net_store_open(const char *dir, const guint8 info_hash[20],
 	return g_steal_pointer(&store);
 }
 
-/* A reflink where the filesystem shares extents, else a kernel copy,
- * else read and write (copy_file_range refuses some pairs of
- * filesystems). */
+/* The first @length bytes of @src into the empty file @dst: a reflink
+ * where the filesystem shares extents, else a kernel copy, else read
+ * and write (copy_file_range refuses some pairs of filesystems).
+ * Explicit offsets, so the position of a shared fd is never touched.
+ * No sync. */
 static int copy_fd(int src, int dst, guint64 length)
 {
-	guint64 done = 0;
+	loff_t in = 0, out = 0;
 	g_autofree guint8 *buf = NULL;
 
 	if (ioctl(dst, FICLONE, src) == 0)
 		return 0;
-	while (done < length) {
-		ssize_t n = copy_file_range(src, NULL, dst, NULL,
-					    MIN(length - done, 1u << 30), 0);
+	while ((guint64)in < length) {
+		ssize_t n =
+			copy_file_range(src, &in, dst, &out,
+					MIN(length - (guint64)in, 1u << 30), 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		done += (guint64)n;
 	}
-	if (done < length)
+	if ((guint64)in < length)
 		buf = g_malloc(HASH_CHUNK);
-	while (done < length) {
-		guint32 n = (guint32)MIN(length - done, HASH_CHUNK);
-		int err = pread_full(src, buf, n, done);
+	while ((guint64)in < length) {
+		guint32 n = (guint32)MIN(length - (guint64)in, HASH_CHUNK);
+		int err = pread_full(src, buf, n, (guint64)in);
 		if (err == 0)
-			err = pwrite_full(dst, buf, n, done);
+			err = pwrite_full(dst, buf, n, (guint64)in);
 		if (err != 0)
 			return err;
-		done += n;
+		in += n;
 	}
 	return 0;
+}
+
+gboolean net_store_copy_to(NetStore *store, int fd, GError **error)
+{
+	int err = copy_fd(store->data_fd, fd, store->length);
+
+	if (err != 0)
+		return set_io_error(error, err, "Could not copy %s/%s.data",
+				    store->dir, store->hex);
+	return TRUE;
 }
 
 /* The file to publish, which must still have the torrent's length. */

@@ -83,6 +83,12 @@ NetStore *net_store_import(const char *dir, const guint8 info_hash[20],
 			   GBytes *piece_hashes, const char *source_path,
 			   GError **error);
 
+/* Blocking. Copies the whole data file into @fd, a new empty file open
+ * for writing: a reflink where the filesystem can, a kernel copy
+ * otherwise. Does not sync @fd. For a complete store: holes of missing
+ * pieces would be copied as zeros. */
+gboolean net_store_copy_to(NetStore *store, int fd, GError **error);
+
 /* Closes the files. Does no I/O: call net_store_sync first, or the
  * pieces verified since the last sync are fetched again next time.
  * No other call on @store may be in flight. */

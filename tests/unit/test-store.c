@@ -700,6 +700,36 @@ static void test_import(void)
 	g_rmdir(src_dir);
 }
 
+static void test_copy_to(void)
+{
+	g_autoptr(Torrent) t = torrent_new();
+	g_autoptr(NetStore) store = store_open(t);
+	g_autofree char *path = file_path(t, ".copy");
+	g_autofree char *copy = NULL;
+	gsize len = 0;
+	GError *error = NULL;
+	int fd;
+
+	for (guint32 i = 0; i < t->piece_count; i++)
+		write_piece(store, t, i);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_true(net_store_copy_to(store, fd, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(close(fd), ==, 0);
+	g_assert_true(g_file_get_contents(path, &copy, &len, &error));
+	g_assert_cmpmem(copy, len, t->content, t->length);
+
+	/* A file that cannot be written: the error names the store. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	g_assert_false(net_store_copy_to(store, fd, &error));
+	g_assert_nonnull(error);
+	g_assert_true(error->domain == G_IO_ERROR);
+	g_assert_nonnull(strstr(error->message, ".data"));
+	g_clear_error(&error);
+	close(fd);
+}
+
 static void test_geometry(void)
 {
 	g_autoptr(Torrent) t = torrent_new();
@@ -902,6 +932,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/net/store/verify-all", test_verify_all);
 	g_test_add_func("/net/store/zero-piece", test_zero_piece);
 	g_test_add_func("/net/store/import", test_import);
+	g_test_add_func("/net/store/copy-to", test_copy_to);
 	g_test_add_func("/net/store/geometry", test_geometry);
 	g_test_add_func("/net/store/empty-file", test_empty_file);
 	g_test_add_func("/net/store/concurrent-writers",
