@@ -302,6 +302,8 @@ void engine_swarm_fill_status(EngineSwarm *swarm, EngineFile *file,
 	net_torrent_get_stats(file->seat->torrent, &stats);
 	status->download_rate = stats.download_rate;
 	status->upload_rate = stats.upload_rate;
+	status->downloaded = stats.downloaded;
+	status->uploaded = stats.uploaded;
 	status->peers = stats.peers;
 }
 
