@@ -8,8 +8,9 @@
  *   3. loop:   wait for every piece (net_torrent_wait_range over the
  *              whole file), reporting progress on a timer;
  *   4. worker: copy the verified data file to a temporary file next to
- *              the destination (copy_file_range: the kernel moves the
- *              bytes), fsync, rename into place.
+ *              the destination (copy_file_range, or sendfile between
+ *              filesystems it refuses: the kernel moves the bytes),
+ *              fsync, rename into place.
  *
  * The job is a GTask's data; every step checks whether the engine is
  * stopping, the caller cancelled, or the file was unshared meanwhile.
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -169,14 +171,47 @@ static gboolean fail_errno(GError **error, const char *what, const char *path)
 	return FALSE;
 }
 
+/* copy_file_range refuses some pairs of files: EXDEV between
+ * filesystems of different types (Linux 5.19 and later), as from a
+ * cache on tmpfs to a home on ext4; EINVAL or EOPNOTSUPP where a
+ * filesystem cannot. sendfile copies between any two files, still
+ * without the bytes passing through user space. */
+static gboolean copy_refused(int err)
+{
+	return err == EXDEV || err == EINVAL || err == EOPNOTSUPP ||
+	       err == ENOSYS;
+}
+
+static ssize_t copy_chunk(int from, loff_t *in, int to, loff_t *out,
+			  gsize chunk, gboolean *use_sendfile)
+{
+	ssize_t n;
+
+	if (!*use_sendfile) {
+		n = copy_file_range(from, in, to, out, chunk, 0);
+		if (n >= 0 || !copy_refused(errno))
+			return n;
+		*use_sendfile = TRUE;
+		/* sendfile writes at the file offset. */
+		if (lseek(to, *out, SEEK_SET) < 0)
+			return -1;
+	}
+	n = sendfile(to, from, in, chunk);
+	if (n > 0)
+		*out += n;
+	return n;
+}
+
 static gboolean copy_range(int from, int to, guint64 length, const char *tmp,
 			   GError **error)
 {
 	loff_t in = 0, out = 0;
+	gboolean use_sendfile = FALSE;
 
 	while ((guint64)in < length) {
 		gsize chunk = MIN(length - (guint64)in, 1u << 30);
-		ssize_t n = copy_file_range(from, &in, to, &out, chunk, 0);
+		ssize_t n =
+			copy_chunk(from, &in, to, &out, chunk, &use_sendfile);
 
 		if (n < 0 && errno == EINTR)
 			continue;
