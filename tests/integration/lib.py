@@ -191,18 +191,18 @@ class User:
             s.settimeout(timeout)
             s.connect(self.socket_path)
             s.sendall(json.dumps(request).encode() + b"\n")
-            reader = s.makefile("rb")
-            while True:
-                s.settimeout(max(0.01, deadline - time.monotonic()))
-                line = reader.readline()
-                if not line:
-                    raise AssertionError(f"the daemon of {self.name} "
-                                         f"hung up on {request}")
-                reply = json.loads(line)
-                if "event" not in reply:
-                    return reply
-                if on_event:
-                    on_event(reply)
+            with s.makefile("rb") as reader:
+                while True:
+                    s.settimeout(max(0.01, deadline - time.monotonic()))
+                    line = reader.readline()
+                    if not line:
+                        raise AssertionError(f"the daemon of {self.name} "
+                                             f"hung up on {request}")
+                    reply = json.loads(line)
+                    if "event" not in reply:
+                        return reply
+                    if on_event:
+                        on_event(reply)
 
     def files(self):
         """The daemon's status as {"G/PATH": fields}: state, length,
