@@ -44,9 +44,15 @@ typedef struct {
 	NetStore *store;
 	EngineSeat *seat; /* the file's place in the swarm, or NULL */
 
+	/* A seed copy's data file as the last check saw it (ctime in ns;
+	 * 0 before the first), and when to look again. */
+	gint64 data_ctime;
+	gint64 next_check;
+
 	/* Workers that use the store; it is freed only when none is. */
 	guint io_busy;
 	gboolean syncing;
+	gboolean checking;
 	gboolean removing; /* unregistered; freed when io_busy drops to 0 */
 	gboolean keep_files; /* ... but its files stay on disk */
 	GTask *remove_task; /* the unshare waiting for that, or NULL */

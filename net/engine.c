@@ -2,6 +2,7 @@
  * engine.h. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib/gstdio.h>
 
@@ -10,6 +11,8 @@
 
 /* How often verified pieces are made durable (net_store_sync). */
 #define SYNC_INTERVAL_S 1
+/* How often a seed copy is looked at for changes made by others. */
+#define SEED_CHECK_INTERVAL_S 2
 
 void net_engine_file_status_free(NetEngineFileStatus *status)
 {
@@ -301,6 +304,85 @@ static void file_sync(EngineFile *file)
 	g_task_run_in_thread(task, sync_in_thread);
 }
 
+/* ---- seed copies changed on disk ----------------------------------- */
+
+/* Nothing of ours writes a seed copy after the share, so a new ctime on
+ * its data file means that somebody else did (an mtime can be put back,
+ * a ctime cannot). Then every piece is hashed again and those that no
+ * longer match stop being verified: net_store_read refuses them, so
+ * they are not served, and status counts them missing. The first check
+ * after the store opens only notes the ctime; changes made while the
+ * daemon was down are the store's business (see "Trust on reopen"). */
+
+typedef struct {
+	EngineFile *file; /* a reference */
+	gint64 seen; /* in: the ctime the last check saw, or 0 */
+	gint64 ctime; /* out: the ctime now */
+	guint32 dropped; /* out: pieces that no longer match */
+	GError *error;
+} SeedCheck;
+
+static void seed_check_free(SeedCheck *job)
+{
+	engine_file_unref(job->file);
+	g_clear_error(&job->error);
+	g_free(job);
+}
+
+static void seed_check_in_thread(GTask *task, gpointer source, gpointer data,
+				 GCancellable *cancellable)
+{
+	SeedCheck *job = data;
+	NetStore *store = job->file->store;
+	guint32 before = net_store_verified_count(store);
+	struct stat st;
+
+	if (fstat(net_store_get_data_fd(store), &st) == 0)
+		job->ctime = st.st_ctim.tv_sec * G_GINT64_CONSTANT(1000000000) +
+			     st.st_ctim.tv_nsec;
+	if (job->seen != 0 && job->ctime != job->seen &&
+	    net_store_verify_all(store, &job->error))
+		job->dropped = before - net_store_verified_count(store);
+	g_task_return_boolean(task, TRUE);
+}
+
+static void seed_checked(GObject *source, GAsyncResult *result, gpointer data)
+{
+	SeedCheck *job = g_task_get_task_data(G_TASK(result));
+	EngineFile *file = job->file;
+
+	file->checking = FALSE;
+	file->data_ctime = job->ctime;
+	if (job->error != NULL)
+		g_message("%s: %s", file->name, job->error->message);
+	else if (job->dropped > 0)
+		g_message("%s: its seed copy was changed on disk; %u pieces "
+			  "no longer match and are not served; share the file "
+			  "again to publish the new version",
+			  file->name, job->dropped);
+	engine_io_end(file);
+}
+
+static void seed_check(EngineFile *file)
+{
+	gint64 now = g_get_monotonic_time();
+	g_autoptr(GTask) task = NULL;
+	SeedCheck *job;
+
+	if (file->role != ENGINE_ROLE_SEED || file->store == NULL ||
+	    file->checking || file->removing || now < file->next_check)
+		return;
+	file->next_check = now + SEED_CHECK_INTERVAL_S * G_USEC_PER_SEC;
+	file->checking = TRUE;
+	engine_io_begin(file);
+	job = g_new0(SeedCheck, 1);
+	job->file = engine_file_ref(file);
+	job->seen = file->data_ctime;
+	task = g_task_new(NULL, NULL, seed_checked, NULL);
+	g_task_set_task_data(task, job, (GDestroyNotify)seed_check_free);
+	g_task_run_in_thread(task, seed_check_in_thread);
+}
+
 static gboolean sync_tick(gpointer data)
 {
 	NetEngine *engine = data;
@@ -308,8 +390,10 @@ static gboolean sync_tick(gpointer data)
 	EngineFile *file;
 
 	g_hash_table_iter_init(&iter, engine->files_by_hash);
-	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&file))
+	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&file)) {
 		file_sync(file);
+		seed_check(file);
+	}
 	return G_SOURCE_CONTINUE;
 }
 
