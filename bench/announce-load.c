@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -511,11 +512,22 @@ static gboolean config_parse(Config *cfg, int *argc, char ***argv,
 	       config_address(cfg, error) && config_tls(cfg, error);
 }
 
+/* The CPU time this process has used, in seconds. */
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static int run(Config *cfg, double seconds, double warmup)
 {
 	g_autofree Worker *workers = g_new0(Worker, cfg->connections);
 	guint64 announces = 0, connects = 0;
 	int status = 0;
+	double cpu;
 
 	cfg->start = g_get_monotonic_time();
 	cfg->warm_end = cfg->start + (gint64)(warmup * G_USEC_PER_SEC);
@@ -535,12 +547,16 @@ static int run(Config *cfg, double seconds, double warmup)
 		}
 		g_free(workers[i].failure);
 	}
+	/* Our own cost, warm-up included, so that a reader can tell
+	 * whether the client kept up: client_cpu near the number of CPUs
+	 * we may use means the rate measured us, not the tracker. */
+	cpu = cpu_seconds() / (seconds + warmup);
 	if (status == 0)
 		printf("announces_per_second=%.0f announces=%" G_GUINT64_FORMAT
 		       " seconds=%.2f connections=%u connects=%" G_GUINT64_FORMAT
-		       "\n",
+		       " client_cpu=%.2f\n",
 		       announces / seconds, announces, seconds,
-		       cfg->connections, connects);
+		       cfg->connections, connects, cpu);
 	return status;
 }
 

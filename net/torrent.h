@@ -32,6 +32,8 @@ typedef struct _NetPeer NetPeer;
 /* May @user (a certificate CN) exchange pieces of this torrent? */
 typedef gboolean (*NetTorrentMemberFunc)(const char *user, gpointer data);
 typedef void (*NetTorrentFunc)(NetTorrent *torrent, gpointer data);
+typedef void (*NetTorrentErrorFunc)(NetTorrent *torrent, const GError *error,
+				    gpointer data);
 
 typedef struct {
 	NetTlsContext *tls; /* borrowed; outgoing connections */
@@ -41,7 +43,13 @@ typedef struct {
 	NetTorrentMemberFunc is_member;
 	/* The last piece was verified: announce "completed". */
 	NetTorrentFunc on_complete;
+	/* Optional: the store failed (a full disk, an I/O error). Fetching
+	 * pauses for a few seconds and then retries what was lost. */
+	NetTorrentErrorFunc on_error;
 	gpointer data; /* for the callbacks above */
+	/* A peer that answers none of our requests for this long is
+	 * stalled: they go to other peers. 0: 5000. */
+	guint request_timeout_ms;
 } NetTorrentConfig;
 
 typedef struct {
@@ -73,8 +81,11 @@ NetStore *net_torrent_get_store(const NetTorrent *torrent);
 void net_torrent_add_peers(NetTorrent *torrent, GPtrArray *addresses);
 
 /* An incoming connection whose handshake named this torrent. Takes
- * ownership of both; refuses (closes) peers that are not members. */
-void net_torrent_adopt(NetTorrent *torrent, NetConn *conn, NetPeer *peer);
+ * ownership of both and of @peer's events; refuses (closes) peers that
+ * are not members, are banned, or exceed max_peers, and then returns
+ * FALSE. May be called from @peer's lookup callback, inside
+ * net_peer_feed: nothing is freed before the loop's next iteration. */
+gboolean net_torrent_adopt(NetTorrent *torrent, NetConn *conn, NetPeer *peer);
 
 /* Drops connections to users who are no longer members (after the
  * engine refreshed the membership). */
@@ -90,7 +101,8 @@ void net_torrent_want_range(NetTorrent *torrent, guint64 offset,
 
 /* Called once, on the loop thread: @error NULL when every piece of the
  * range is verified; G_IO_ERROR_TIMED_OUT at the deadline (nobody had
- * the pieces in time); G_IO_ERROR_CANCELLED when the torrent goes. */
+ * the pieces in time); G_IO_ERROR_CANCELLED when the torrent goes. It
+ * must not free the torrent. */
 typedef void (*NetTorrentReadyFunc)(NetTorrent *torrent, const GError *error,
 				    gpointer data);
 

@@ -194,8 +194,9 @@ static void reply_peers(TrackerRequest *req, const Announce *a,
 {
 	TrackerApp *app = tracker_request_get_app(req);
 	guint interval = app->config->announce_interval;
-	g_autoptr(GByteArray) peers = g_byte_array_new();
-	GByteArray *body = g_byte_array_new();
+	/* Sized once: 6 bytes a compact peer, and room for the keys. */
+	g_autoptr(GByteArray) peers = g_byte_array_sized_new(6 * a->numwant);
+	GByteArray *body = g_byte_array_sized_new(128 + 6 * a->numwant);
 	guint complete = 0, incomplete = 0;
 
 	tracker_swarm_get_peers(app->swarm, a->info_hash, a->peer_id,

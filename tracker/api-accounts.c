@@ -72,18 +72,27 @@ static PasswordJob *password_job_new(TrackerRequest *req, const char *user,
 	return job;
 }
 
-/* Runs @thread_func on @job in a worker, then @done on the main loop;
- * the request is paused in between. */
-static void run_password_job(TrackerRequest *req, PasswordJob *job,
-			     GTaskThreadFunc thread_func,
-			     GAsyncReadyCallback done)
+/* Runs @thread_func on @job (taken) in a worker, then @done on the main
+ * loop; the request is paused in between. BUSY, with Retry-After, when
+ * the workers have as many hashes queued as they may. */
+static gboolean run_password_job(TrackerRequest *req, PasswordJob *job,
+				 GTaskThreadFunc thread_func,
+				 GAsyncReadyCallback done, GError **error)
 {
+	TrackerApp *app = tracker_request_get_app(req);
 	g_autoptr(GTask) task = g_task_new(NULL, NULL, done, req);
 
+	g_task_set_task_data(task, job, (GDestroyNotify)password_job_free);
+	if (!tracker_workers_run(app->password_workers, task, thread_func)) {
+		tracker_request_set_header(req, "Retry-After", "1");
+		g_set_error_literal(error, TRACKER_ERROR, TRACKER_ERROR_BUSY,
+				    "The tracker is busy checking other "
+				    "passwords; try again in a second.");
+		return FALSE;
+	}
 	g_debug("hashing a password for %s", job->user);
 	tracker_request_pause(req);
-	g_task_set_task_data(task, job, (GDestroyNotify)password_job_free);
-	g_task_run_in_thread(task, thread_func);
+	return TRUE;
 }
 
 /* --- register --- */
@@ -154,9 +163,11 @@ void tracker_api_register(TrackerRequest *req)
 		tracker_api_fail(req, error);
 		return;
 	}
-	run_password_job(
-		req, password_job_new(req, fields[0].value, fields[1].value),
-		hash_thread, register_done);
+	if (!run_password_job(
+		    req,
+		    password_job_new(req, fields[0].value, fields[1].value),
+		    hash_thread, register_done, &error))
+		tracker_api_fail(req, error);
 }
 
 /* --- login --- */
@@ -299,6 +310,7 @@ void tracker_api_login(TrackerRequest *req)
 	TrackerApp *app = tracker_request_get_app(req);
 	gint64 now = tracker_api_now();
 	GError *error = NULL;
+	g_autofree char *user = NULL;
 	PasswordJob *job;
 
 	if (!tracker_request_read_fields(req, fields, G_N_ELEMENTS(fields),
@@ -321,11 +333,16 @@ void tracker_api_login(TrackerRequest *req)
 		tracker_api_fail(req, error);
 		return;
 	}
-	/* Counted before the verdict, and forgiven on success, so that
-	 * parallel guesses cannot all slip in before the first failure
-	 * is recorded. */
-	tracker_ratelimit_add(app->login_failures_by_user, job->user, now);
-	run_password_job(req, job, verify_thread, login_done);
+	user = g_strdup(job->user);
+	if (!run_password_job(req, job, verify_thread, login_done, &error)) {
+		tracker_api_fail(req, error);
+		return;
+	}
+	/* Counted before the verdict (which comes through the main loop,
+	 * after this), and forgiven on success, so that parallel guesses
+	 * cannot all slip in before the first failure is recorded. A
+	 * "busy" answer is no guess: it is not counted. */
+	tracker_ratelimit_add(app->login_failures_by_user, user, now);
 }
 
 /* --- Authenticated account endpoints --- */

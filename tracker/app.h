@@ -10,6 +10,7 @@
 #include "db.h"
 #include "ratelimit.h"
 #include "swarm.h"
+#include "workers.h"
 
 typedef struct {
 	const TrackerConfig *config;
@@ -18,6 +19,7 @@ typedef struct {
 	TrackerSwarm *swarm;
 	TrackerRatelimit *login_failures_by_user;
 	TrackerRatelimit *login_failures_by_address;
+	TrackerWorkers *password_workers; /* the hashes of register, login */
 } TrackerApp;
 
 /* docs/API.md: 5 failed logins per user name, 20 per address, in 5

@@ -71,6 +71,16 @@ static const CaExtension user_extensions[] = {
 	{0, NULL},
 };
 
+/* The wall clock in whole seconds, read as the rest of groupfs reads it.
+ * Not time(): on Linux it reads the coarse clock, which still shows the
+ * previous second for a few milliseconds after gettimeofday has moved
+ * on, so a certificate asked for "N seconds from now" could end one
+ * second before a caller that read the clock just before asking. */
+static time_t wall_clock_now(void)
+{
+	return (time_t)(g_get_real_time() / G_USEC_PER_SEC);
+}
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BIGNUM, BN_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GENERAL_NAMES, GENERAL_NAMES_free)
 
@@ -175,7 +185,7 @@ static gboolean finish_certificate(X509 *cert, X509 *issuer,
 static X509 *make_ca_certificate(EVP_PKEY *key)
 {
 	guint64 id = 0;
-	time_t now = time(NULL);
+	time_t now = wall_clock_now();
 
 	/* A random name keeps two installations' CAs apart in members'
 	 * trust stores and in error messages. */
@@ -376,7 +386,7 @@ static gboolean server_certificate_current(TrackerCa *ca, const char *cert_path,
 					   const char *const *hostnames)
 {
 	g_autofree char *pem = NULL;
-	time_t renew_at = time(NULL) + SERVER_RENEW_MARGIN;
+	time_t renew_at = wall_clock_now() + SERVER_RENEW_MARGIN;
 
 	if (!g_file_get_contents(cert_path, &pem, NULL, NULL))
 		return FALSE;
@@ -396,7 +406,7 @@ static char *make_server_certificate(TrackerCa *ca, EVP_PKEY *key,
 				     const char *const *hostnames,
 				     GError **error)
 {
-	time_t now = time(NULL);
+	time_t now = wall_clock_now();
 	g_autoptr(X509) cert =
 		new_certificate(key, "groupfs tracker", ca->cert,
 				now - CLOCK_SKEW, now + SERVER_LIFETIME);
@@ -516,7 +526,7 @@ char *tracker_ca_sign_user(TrackerCa *ca, const char *user,
 			   const char *public_key_pem, guint valid_seconds,
 			   gint64 *not_after, GError **error)
 {
-	time_t now = time(NULL);
+	time_t now = wall_clock_now();
 
 	g_return_val_if_fail(user && public_key_pem && valid_seconds > 0, NULL);
 	if (!check_user_name(user, error))

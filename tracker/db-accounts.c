@@ -94,8 +94,12 @@ char *tracker_db_user_get_passkey(TrackerDb *db, gint64 user_id, GError **error)
 gint64 tracker_db_user_find_by_passkey(TrackerDb *db, const char *passkey,
 				       GError **error)
 {
+	TrackerDbCache *cache = tracker_db_get_cache(db);
 	g_autoptr(TrackerDbStmt) stmt = NULL;
+	gint64 user_id = tracker_db_cache_get_user(cache, passkey);
 
+	if (user_id)
+		return user_id;
 	stmt = tracker_db_prepare(db, "SELECT id FROM users WHERE passkey = ?",
 				  error);
 	if (!stmt)
@@ -103,7 +107,9 @@ gint64 tracker_db_user_find_by_passkey(TrackerDb *db, const char *passkey,
 	tracker_db_bind_text(stmt, 1, passkey);
 	if (tracker_db_step(db, stmt, error) != SQLITE_ROW)
 		return 0;
-	return sqlite3_column_int64(stmt, 0);
+	user_id = sqlite3_column_int64(stmt, 0);
+	tracker_db_cache_put_user(cache, passkey, user_id);
+	return user_id;
 }
 
 gboolean tracker_db_token_add(TrackerDb *db, const guint8 *hash, gint64 user_id,

@@ -283,8 +283,8 @@ gboolean tracker_db_file_rename(TrackerDb *db, const TrackerDbActor *actor,
 			      error);
 }
 
-GHashTable *tracker_db_swarm_scope(TrackerDb *db, const guint8 *info_hash,
-				   gint64 user_id, GError **error)
+static GHashTable *query_swarm_scope(TrackerDb *db, const guint8 *info_hash,
+				     gint64 user_id, GError **error)
 {
 	g_autoptr(TrackerDbStmt) stmt = NULL;
 	g_autoptr(GHashTable) users = NULL;
@@ -311,4 +311,19 @@ GHashTable *tracker_db_swarm_scope(TrackerDb *db, const guint8 *info_hash,
 		g_hash_table_add(users, id);
 	}
 	return rc == SQLITE_DONE ? g_steal_pointer(&users) : NULL;
+}
+
+GHashTable *tracker_db_swarm_scope(TrackerDb *db, const guint8 *info_hash,
+				   gint64 user_id, GError **error)
+{
+	TrackerDbCache *cache = tracker_db_get_cache(db);
+	GHashTable *scope =
+		tracker_db_cache_get_scope(cache, info_hash, user_id);
+
+	if (scope)
+		return scope;
+	scope = query_swarm_scope(db, info_hash, user_id, error);
+	if (scope)
+		tracker_db_cache_put_scope(cache, info_hash, user_id, scope);
+	return scope;
 }

@@ -39,3 +39,31 @@ char *tracker_db_column_dup(TrackerDbStmt *stmt, int column);
  * @ok, rolls back otherwise, and returns whether the change stands. */
 gboolean tracker_db_begin(TrackerDb *db, GError **error);
 gboolean tracker_db_end(TrackerDb *db, gboolean ok, GError **error);
+
+/*
+ * The memory of the announce path's reads (db-cache.c). Answers stay
+ * valid while the database's generation stays the same, and for at most
+ * TRACKER_DB_CACHE_MAX_AGE seconds (for changes made outside the tracker).
+ */
+#define TRACKER_DB_CACHE_MAX_AGE 10
+
+typedef struct _TrackerDbCache TrackerDbCache;
+
+TrackerDbCache *tracker_db_cache_new(void);
+void tracker_db_cache_free(TrackerDbCache *cache);
+/* Empties the cache unless @generation is the one it was filled at
+ * and it is young enough. */
+void tracker_db_cache_sync(TrackerDbCache *cache, gint64 generation);
+/* The cache of @db, synced with the database's current generation. */
+TrackerDbCache *tracker_db_get_cache(TrackerDb *db);
+
+/* 0 when not cached. */
+gint64 tracker_db_cache_get_user(TrackerDbCache *cache, const char *passkey);
+void tracker_db_cache_put_user(TrackerDbCache *cache, const char *passkey,
+			       gint64 user_id);
+/* A new reference to the cached scope, or NULL. */
+GHashTable *tracker_db_cache_get_scope(TrackerDbCache *cache,
+				       const guint8 *info_hash, gint64 user_id);
+/* Keeps a reference to @scope, which must not change afterwards. */
+void tracker_db_cache_put_scope(TrackerDbCache *cache, const guint8 *info_hash,
+				gint64 user_id, GHashTable *scope);

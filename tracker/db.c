@@ -3,6 +3,7 @@
 struct _TrackerDb {
 	sqlite3 *handle;
 	GHashTable *statements; /* SQL literal -> sqlite3_stmt */
+	TrackerDbCache *cache;
 };
 
 /*
@@ -156,6 +157,7 @@ TrackerDb *tracker_db_open(const char *path, GError **error)
 
 	db->statements =
 		g_hash_table_new_full(NULL, NULL, NULL, finalize_statement);
+	db->cache = tracker_db_cache_new();
 	rc = sqlite3_open_v2(path, &db->handle,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
@@ -179,9 +181,19 @@ void tracker_db_free(TrackerDb *db)
 		return;
 	/* Statements first: sqlite3_close refuses while any is alive. */
 	g_clear_pointer(&db->statements, g_hash_table_unref);
+	g_clear_pointer(&db->cache, tracker_db_cache_free);
 	if (db->handle)
 		sqlite3_close(db->handle);
 	g_free(db);
+}
+
+TrackerDbCache *tracker_db_get_cache(TrackerDb *db)
+{
+	/* Every INSERT, UPDATE or DELETE that this connection runs counts,
+	 * cascades through a counted row, and the tracker is the only
+	 * writer: a changed count is exactly "something may differ". */
+	tracker_db_cache_sync(db->cache, sqlite3_total_changes64(db->handle));
+	return db->cache;
 }
 
 void tracker_db_stmt_release(TrackerDbStmt *stmt)

@@ -13,7 +13,11 @@
  * that this module reports) or know about HTTP and JSON. Errors are
  * TRACKER_ERROR codes; a SQLite failure is TRACKER_ERROR_INTERNAL.
  *
- * Single-threaded: only the main loop touches it.
+ * Single-threaded: only the main loop touches it. The reads of the
+ * announce path (a passkey's user, a swarm's scope) are answered from
+ * memory while no write has happened since (db-cache.c); the tracker
+ * must be the database's only writer for that to be exact, and a change
+ * made by hand shows within 10 seconds.
  */
 #pragma once
 
@@ -174,7 +178,8 @@ gboolean tracker_db_file_rename(TrackerDb *db, const TrackerDbActor *actor,
 /* The users whose peers @user_id may see in the swarm of @info_hash:
  * the members of every group that holds it and that @user_id belongs
  * to (@user_id included). Empty when @user_id is in no such group.
- * A set of gint64 user ids (g_int64_hash). */
+ * A set of gint64 user ids (g_int64_hash), shared with the cache:
+ * read it, unref it, never change it. */
 GHashTable *tracker_db_swarm_scope(TrackerDb *db, const guint8 *info_hash,
 				   gint64 user_id, GError **error);
 

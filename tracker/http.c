@@ -9,10 +9,11 @@ struct _TrackerRequest {
 	gint refcount;
 	TrackerApp *app;
 	SoupServerMessage *msg;
-	gulong finished_id;
+	gulong finished_id; /* watched only while paused: see pause */
 	gboolean finished; /* the reply went out, or the client went away */
 	GPtrArray *args;
-	char *address;
+	char *address; /* made on demand (most requests never ask), or at
+			* pause, while the connection surely still has it */
 	gint64 user_id; /* 0 until authenticated */
 	char *user;
 	gint64 token_expires;
@@ -45,10 +46,7 @@ TrackerRequest *tracker_request_new(TrackerApp *app, SoupServerMessage *msg,
 	req->refcount = 1;
 	req->app = app;
 	req->msg = g_object_ref(msg);
-	req->finished_id =
-		g_signal_connect(msg, "finished", G_CALLBACK(on_finished), req);
 	req->args = args;
-	req->address = dup_remote_address(msg);
 	return req;
 }
 
@@ -62,7 +60,8 @@ void tracker_request_unref(TrackerRequest *req)
 {
 	if (!req || !g_atomic_int_dec_and_test(&req->refcount))
 		return;
-	g_signal_handler_disconnect(req->msg, req->finished_id);
+	if (req->finished_id)
+		g_signal_handler_disconnect(req->msg, req->finished_id);
 	g_object_unref(req->msg);
 	g_clear_pointer(&req->args, g_ptr_array_unref);
 	g_free(req->address);
@@ -90,6 +89,8 @@ const char *tracker_request_get_arg(TrackerRequest *req, guint index)
 
 const char *tracker_request_get_address(TrackerRequest *req)
 {
+	if (!req->address)
+		req->address = dup_remote_address(req->msg);
 	return req->address;
 }
 
@@ -275,8 +276,8 @@ static int hex_value(char c)
  * is NUL-terminated beyond its length, so text can be read in place. */
 static GBytes *form_decode(const char *s, gsize len, GError **error)
 {
-	GByteArray *out = g_byte_array_sized_new(len + 1);
-	gsize size;
+	g_autofree guint8 *out = g_malloc(len + 1);
+	gsize size = 0;
 
 	for (gsize i = 0; i < len; i++) {
 		guint8 c = s[i];
@@ -286,7 +287,6 @@ static GBytes *form_decode(const char *s, gsize len, GError **error)
 			int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
 
 			if (lo < 0) {
-				g_byte_array_unref(out);
 				set_invalid(error, "The query has a bad "
 						   "percent-escape.");
 				return NULL;
@@ -296,11 +296,10 @@ static GBytes *form_decode(const char *s, gsize len, GError **error)
 		} else if (c == '+') {
 			c = ' ';
 		}
-		g_byte_array_append(out, &c, 1);
+		out[size++] = c;
 	}
-	size = out->len;
-	g_byte_array_append(out, (const guint8 *)"", 1);
-	return g_bytes_new_take(g_byte_array_free(out, FALSE), size);
+	out[size] = '\0';
+	return g_bytes_new_take(g_steal_pointer(&out), size);
 }
 
 static gboolean add_pair(GHashTable *query, const char *pair, gsize len,
@@ -397,14 +396,18 @@ void tracker_request_reply_bytes(TrackerRequest *req, guint status,
 				 const char *content_type, GBytes *data)
 {
 	g_autoptr(GBytes) owned = data;
-	gsize len;
-	const char *bytes = g_bytes_get_data(owned, &len);
+	SoupMessageBody *body;
 
 	if (req->finished)
 		return;
 	soup_server_message_set_status(req->msg, status, NULL);
-	soup_server_message_set_response(req->msg, content_type,
-					 SOUP_MEMORY_COPY, bytes, len);
+	soup_message_headers_replace(
+		soup_server_message_get_response_headers(req->msg),
+		"Content-Type", content_type);
+	/* The body keeps a reference to @data instead of a copy. */
+	body = soup_server_message_get_response_body(req->msg);
+	soup_message_body_truncate(body);
+	soup_message_body_append_bytes(body, owned);
 }
 
 void tracker_request_reply_json(TrackerRequest *req, guint status,
@@ -453,6 +456,12 @@ void tracker_request_fail(TrackerRequest *req, const GError *error)
 
 void tracker_request_pause(TrackerRequest *req)
 {
+	/* Until its handler returns, a request cannot finish: the main
+	 * loop is busy with it. Only a paused one can outlive its client. */
+	if (!req->finished_id)
+		req->finished_id = g_signal_connect(
+			req->msg, "finished", G_CALLBACK(on_finished), req);
+	tracker_request_get_address(req);
 	tracker_request_ref(req);
 	soup_server_message_pause(req->msg);
 }

@@ -138,6 +138,11 @@ static gboolean open_app(Tracker *t, GError **error)
 	t->app.login_failures_by_address =
 		tracker_ratelimit_new(TRACKER_LOGIN_FAILURES_PER_ADDRESS,
 				      TRACKER_LOGIN_WINDOW_SECONDS);
+	/* More hashing threads than CPUs would only take CPU from the
+	 * main loop, which serves everything else. */
+	t->app.password_workers = tracker_workers_new(
+		MIN(g_get_num_processors(), t->config->password_jobs),
+		t->config->password_jobs);
 	return TRUE;
 }
 
@@ -239,6 +244,7 @@ static void tracker_clear(Tracker *t)
 	/* The server first: it closes the connections that still use
 	 * the database. */
 	g_clear_pointer(&t->server, tracker_server_free);
+	g_clear_pointer(&t->app.password_workers, tracker_workers_free);
 	g_clear_pointer(&t->app.db, tracker_db_free);
 	g_clear_pointer(&t->app.swarm, tracker_swarm_free);
 	g_clear_pointer(&t->app.ca, tracker_ca_free);

@@ -1,5 +1,7 @@
 #include "server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #include "tracker-config.h"
@@ -54,24 +56,29 @@ struct _TrackerServer {
 
 /* --- Routing --- */
 
-/* Matches @path against @pattern; the "*" segments go to @args,
- * percent-decoded, or NULL when one does not decode (a bad escape or
- * an escaped NUL): the request then has a route, and is refused. */
-static gboolean match_path(const char *pattern, char **segments,
+/* Matches @path against @pattern segment by segment, in place (this
+ * runs for every route of every request); the "*" segments go to @args,
+ * percent-decoded, or NULL when one does not decode (a bad escape or an
+ * escaped NUL): the request then has a route, and is refused. */
+static gboolean match_path(const char *pattern, const char *path,
 			   GPtrArray *args)
 {
-	g_auto(GStrv) want = g_strsplit(pattern, "/", -1);
-	guint i;
-
 	g_ptr_array_set_size(args, 0);
-	for (i = 0; want[i] && segments[i]; i++) {
-		if (g_str_equal(want[i], "*") && *segments[i])
+	for (;;) {
+		gsize want = strcspn(pattern, "/"), len = strcspn(path, "/");
+
+		if (want == 1 && *pattern == '*' && len > 0)
 			g_ptr_array_add(args, g_uri_unescape_segment(
-						      segments[i], NULL, NULL));
-		else if (!g_str_equal(want[i], segments[i]))
+						      path, path + len, NULL));
+		else if (want != len || memcmp(pattern, path, len) != 0)
 			return FALSE;
+		pattern += want;
+		path += len;
+		if (!*pattern || !*path)
+			return !*pattern && !*path;
+		pattern++;
+		path++;
 	}
-	return !want[i] && !segments[i];
 }
 
 static gboolean args_decoded(GPtrArray *args)
@@ -87,11 +94,9 @@ static gboolean args_decoded(GPtrArray *args)
 static const TrackerRoute *find_route(const char *method, const char *path,
 				      GPtrArray *args, gboolean *path_known)
 {
-	g_auto(GStrv) segments = g_strsplit(path, "/", -1);
-
 	*path_known = FALSE;
 	for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
-		if (!match_path(routes[i].path, segments, args))
+		if (!match_path(routes[i].path, path, args))
 			continue;
 		if (g_str_equal(routes[i].method, method))
 			return &routes[i];
@@ -109,6 +114,19 @@ static void fail_literal(TrackerRequest *req, TrackerErrorCode code,
 	tracker_request_fail(req, error);
 }
 
+/* libsoup writes a reply's head and body with two writes, which TLS
+ * turns into two records and TCP into two segments, each one a wakeup
+ * for both ends. Corked while the reply is written, they leave as one
+ * segment when the request finishes (or after 200 ms, the kernel's
+ * bound, should that never come). */
+static void set_cork(SoupServerMessage *msg, gboolean cork)
+{
+	GSocket *socket = soup_server_message_get_socket(msg);
+
+	if (socket)
+		g_socket_set_option(socket, IPPROTO_TCP, TCP_CORK, cork, NULL);
+}
+
 static void handle(SoupServer *soup, SoupServerMessage *msg, const char *path,
 		   GHashTable *query, gpointer data)
 {
@@ -121,6 +139,7 @@ static void handle(SoupServer *soup, SoupServerMessage *msg, const char *path,
 		tracker_request_new(server->app, msg, args);
 	g_autoptr(GError) error = NULL;
 
+	set_cork(msg, TRUE);
 	if (!route && path_known) {
 		tracker_request_set_header(req, "Allow", "GET, POST, DELETE");
 		fail_literal(req, TRACKER_ERROR_INVALID,
@@ -229,14 +248,16 @@ static void on_request_finished(SoupServerMessage *msg, gpointer data)
 {
 	TrackerServer *server = data;
 
+	set_cork(msg, FALSE);
 	server->in_flight--;
 	if (server->stopping && server->in_flight == 0 && server->done &&
 	    !server->done_idle)
 		server->done_idle = g_idle_add(finish_stop, server);
 }
 
-static void early_handle(SoupServer *soup, SoupServerMessage *msg,
-			 const char *path, GHashTable *query, gpointer data)
+/* Runs once a request's headers are in, before its body: after
+ * libsoup's own got-headers handler, which may already have answered. */
+static void on_got_headers(SoupServerMessage *msg, gpointer data)
 {
 	TrackerServer *server = data;
 
@@ -247,7 +268,16 @@ static void early_handle(SoupServer *soup, SoupServerMessage *msg,
 		soup_message_headers_replace(
 			soup_server_message_get_response_headers(msg),
 			"Connection", "close");
-	check_limits(msg);
+	if (soup_server_message_get_status(msg) == 0)
+		check_limits(msg);
+}
+
+/* Not an early handler: libsoup would decode every request's query
+ * into a table for it, only for the table to be thrown away. */
+static void on_request_started(SoupServer *soup, SoupServerMessage *msg,
+			       gpointer data)
+{
+	g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), data);
 }
 
 /* --- Life cycle --- */
@@ -294,8 +324,8 @@ TrackerServer *tracker_server_new(TrackerApp *app, GTlsCertificate *certificate,
 	server->soup =
 		soup_server_new("tls-certificate", certificate, "raw-paths",
 				TRUE, "server-header", "groupfs-tracker", NULL);
-	soup_server_add_early_handler(server->soup, NULL, early_handle, server,
-				      NULL);
+	g_signal_connect(server->soup, "request-started",
+			 G_CALLBACK(on_request_started), server);
 	soup_server_add_handler(server->soup, NULL, handle, server, NULL);
 	server->socket = listen_on(app->config, error);
 	if (!server->socket ||

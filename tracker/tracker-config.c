@@ -24,6 +24,8 @@ static const UintSetting uint_settings[] = {
 	{"password-iterations",
 	 G_STRUCT_OFFSET(TrackerConfig, password_iterations),
 	 TRACKER_PASSWORD_MIN_ITERATIONS, 100000000},
+	{"password-jobs", G_STRUCT_OFFSET(TrackerConfig, password_jobs), 1,
+	 100000},
 };
 
 static const char *const string_keys[] = {
@@ -40,6 +42,10 @@ TrackerConfig *tracker_config_new(void)
 	config->token_lifetime = 30 * 86400;
 	config->certificate_lifetime = 7 * 86400;
 	config->password_iterations = TRACKER_PASSWORD_DEFAULT_ITERATIONS;
+	/* Room for a crowd of a hundred registering at once (issue 3's
+	 * test), yet a bound on the work and memory a flood can queue;
+	 * hashes run one per CPU however long the queue. */
+	config->password_jobs = 2 * g_get_num_processors() + 128;
 	return config;
 }
 

@@ -28,6 +28,7 @@ typedef struct {
 	guint token_lifetime; /* seconds */
 	guint certificate_lifetime; /* seconds */
 	guint password_iterations;
+	guint password_jobs; /* hashes queued or running at once */
 } TrackerConfig;
 
 TrackerConfig *tracker_config_new(void);

@@ -14,6 +14,7 @@ static const struct {
 	[TRACKER_ERROR_TOO_LARGE] = {413, "too_large"},
 	[TRACKER_ERROR_RATE_LIMITED] = {429, "rate_limited"},
 	[TRACKER_ERROR_INTERNAL] = {500, "internal"},
+	[TRACKER_ERROR_BUSY] = {503, "busy"},
 };
 
 guint tracker_error_get_status(TrackerErrorCode code)

@@ -25,6 +25,7 @@ typedef enum {
 	TRACKER_ERROR_TOO_LARGE, /* 413 too_large */
 	TRACKER_ERROR_RATE_LIMITED, /* 429 rate_limited */
 	TRACKER_ERROR_INTERNAL, /* 500 internal */
+	TRACKER_ERROR_BUSY, /* 503 busy */
 } TrackerErrorCode;
 
 /* The HTTP status and the API's error word for @code. */

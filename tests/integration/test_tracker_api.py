@@ -551,6 +551,55 @@ class TrackerApiTest(lib.GroupfsTestCase):
         self.expect(429, "POST", "/login",
                     {"user": "fresh", "password": "guess"})
 
+    def slow_tracker(self, name, *settings):
+        """Restarts the tracker with slow hashing and @settings."""
+        self.tracker.process.stop()
+        conf = os.path.join(self.tmp, f"{name}.conf")
+        with open(conf, "w") as f:
+            f.write("[tracker]\npassword-iterations = 300000\n")
+            f.writelines(line + "\n" for line in settings)
+        self.tracker = lib.Tracker(self, os.path.join(self.tmp, name),
+                                   ["--config", conf]).start()
+        self.c = Client(self.tracker)
+
+    def test_password_flood_is_refused_busy(self):
+        self.slow_tracker("flood", "password-jobs = 2")
+        token = self.account("alice")
+        results, barrier = [], threading.Barrier(12, timeout=60)
+
+        def register(n):
+            barrier.wait()
+            status, body, headers = self.c.call("POST", "/register", {
+                "user": f"flood{n}", "password": "pw"})
+            results.append((status, body, headers))
+
+        threads = [threading.Thread(target=register, args=(n,))
+                   for n in range(12)]
+        for t in threads:
+            t.start()
+        # The main loop keeps answering while the hashes run.
+        slowest = 0
+        for _ in range(5):
+            start = time.monotonic()
+            status, body, _ = self.c.call("GET", "/whoami", token=token)
+            slowest = max(slowest, time.monotonic() - start)
+            self.assertEqual((status, body["user"]), (200, "alice"))
+        for t in threads:
+            t.join(timeout=60)
+        self.assertLess(slowest, 2.0)
+        statuses = sorted(status for status, _, _ in results)
+        self.assertEqual(len(statuses), 12)
+        self.assertEqual(set(statuses), {201, 503}, statuses)
+        for status, body, headers in results:
+            if status == 503:
+                self.assertEqual(body["error"], "busy")
+                self.assertIn("try again", body["message"])
+                self.assertGreater(int(headers["Retry-After"]), 0)
+        self.assertEqual(len(self.snapshot()["users"]),
+                         1 + statuses.count(201))
+        # The flood is over: the next one is served.
+        self.register("late")
+
     # --- durability ---
 
     def test_restart_persistence(self):

@@ -355,6 +355,40 @@ static void test_user_certificate(Fixture *f, gconstpointer data)
 	g_assert_cmpint(X509_check_ca(x), ==, 0);
 }
 
+/* The wall clock's second, read just after it turned: a few
+ * milliseconds in which time() may still show the previous one. */
+static gint64 just_after_second_turns(void)
+{
+	gint64 start = g_get_real_time();
+	gint64 second = start / G_USEC_PER_SEC;
+	gint64 left = (second + 1) * G_USEC_PER_SEC - start;
+
+	if (left > 2000)
+		g_usleep((gulong)(left - 2000));
+	while (g_get_real_time() / G_USEC_PER_SEC == second)
+		;
+	return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+/* "Valid for N seconds" holds to the second by the caller's clock even
+ * right at a second boundary, where an expiry computed from a clock
+ * that lags would end a second early. */
+static void test_expiry_at_second_boundary(Fixture *f, gconstpointer data)
+{
+	g_autofree char *key_path = NULL;
+	g_autofree char *pub = member_key(f, "k.pem", &key_path);
+
+	for (int i = 0; i < 3; i++) {
+		gint64 now = just_after_second_turns();
+		gint64 expiry = 0;
+		g_autofree char *cert = tracker_ca_sign_user(
+			f->ca, "alice", pub, 60, &expiry, NULL);
+
+		g_assert_nonnull(cert);
+		g_assert_cmpint(expiry, >=, now + 60);
+	}
+}
+
 static void test_user_certificate_utf8(Fixture *f, gconstpointer data)
 {
 	g_autofree char *key_path = NULL;
@@ -536,6 +570,8 @@ int main(int argc, char **argv)
 	    test_server_certificate_other_ca);
 	ADD("/tracker/ca/server-bad-names", test_server_bad_names);
 	ADD("/tracker/ca/user-certificate", test_user_certificate);
+	ADD("/tracker/ca/expiry-at-second-boundary",
+	    test_expiry_at_second_boundary);
 	ADD("/tracker/ca/user-certificate-utf8", test_user_certificate_utf8);
 	ADD("/tracker/ca/other-ca-refused", test_other_ca_refused);
 	ADD("/tracker/ca/other-key-refused", test_other_key_refused);

@@ -1,5 +1,6 @@
 /* test-db: the tracker's database: migrations, accounts, groups (with
- * ownership transfer and deletion), files and the swarm scope. */
+ * ownership transfer and deletion), files and the swarm scope, and that
+ * the announce path's cached answers follow every change at once. */
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -302,6 +303,69 @@ static void test_files(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 }
 
+/* The size of @user's scope in the swarm of @file, asked twice so that
+ * the second answer comes from the cache. */
+static guint scope_size(Fixture *f, const TrackerDbFile *file, gint64 user)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GHashTable) first = NULL;
+	g_autoptr(GHashTable) second = NULL;
+
+	first = tracker_db_swarm_scope(f->db, file->info_hash, user, &error);
+	g_assert_no_error(error);
+	second = tracker_db_swarm_scope(f->db, file->info_hash, user, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_hash_table_size(first), ==,
+			 g_hash_table_size(second));
+	return g_hash_table_size(second);
+}
+
+static void test_cache_follows_changes(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *passkey = NULL;
+	g_autofree char *owner = NULL;
+	gint64 g = make_group(f, "g");
+	TrackerDbActor alice = {g, f->alice, TRUE};
+	g_autoptr(TrackerDbFile) one = file_at("one", 7);
+	gboolean replaced, deleted;
+
+	passkey = tracker_db_user_get_passkey(f->db, f->bob, &error);
+	g_assert_cmpint(tracker_db_user_find_by_passkey(f->db, passkey, &error),
+			==, f->bob);
+	g_assert_cmpint(tracker_db_user_find_by_passkey(f->db, passkey, &error),
+			==, f->bob);
+	/* Not yet published, then published: the cached "no" goes. */
+	g_assert_cmpuint(scope_size(f, one, f->alice), ==, 0);
+	g_assert_true(tracker_db_file_publish(f->db, &alice, one, 1, &replaced,
+					      &error));
+	g_assert_cmpuint(scope_size(f, one, f->alice), ==, 1);
+	/* A pending request is no membership; accepting it is. */
+	g_assert_cmpuint(scope_size(f, one, f->bob), ==, 0);
+	g_assert_true(tracker_db_group_request(f->db, g, f->bob, 2, &error));
+	g_assert_cmpuint(scope_size(f, one, f->bob), ==, 0);
+	g_assert_true(
+		tracker_db_group_decide(f->db, g, "bob", TRUE, 3, &error));
+	g_assert_cmpuint(scope_size(f, one, f->bob), ==, 2);
+	g_assert_cmpuint(scope_size(f, one, f->alice), ==, 2);
+	/* Leaving, unpublishing and deleting the group each take it away. */
+	g_assert_true(tracker_db_group_leave(f->db, g, f->bob, &owner, &deleted,
+					     &error));
+	g_clear_pointer(&owner, g_free);
+	g_assert_cmpuint(scope_size(f, one, f->bob), ==, 0);
+	g_assert_cmpuint(scope_size(f, one, f->alice), ==, 1);
+	g_assert_true(tracker_db_file_remove(f->db, &alice, "one", &error));
+	g_assert_cmpuint(scope_size(f, one, f->alice), ==, 0);
+	g_assert_true(tracker_db_file_publish(f->db, &alice, one, 4, &replaced,
+					      &error));
+	g_assert_cmpuint(scope_size(f, one, f->alice), ==, 1);
+	g_assert_true(tracker_db_group_leave(f->db, g, f->alice, &owner,
+					     &deleted, &error));
+	g_assert_true(deleted);
+	g_assert_cmpuint(scope_size(f, one, f->alice), ==, 0);
+	g_assert_no_error(error);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -311,5 +375,6 @@ int main(int argc, char **argv)
 	ADD("/tracker/db/group-requests", test_group_requests);
 	ADD("/tracker/db/group-leave", test_group_leave);
 	ADD("/tracker/db/files", test_files);
+	ADD("/tracker/db/cache-follows-changes", test_cache_follows_changes);
 	return g_test_run();
 }

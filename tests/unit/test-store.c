@@ -197,19 +197,30 @@ static void assert_verified_exactly(NetStore *store, const Torrent *t,
 	g_assert_cmpuint(net_store_verified_bytes(store), ==, bytes);
 }
 
-/* Overwrites @len bytes of the data file, keeping its mtime, so that
- * only the bitmap's soundness decides what the store trusts. */
+/* Inverts @len bytes of @fd at @off. Fixed junk would leave a byte
+ * that the random content already held (1 in 256 for one byte), and the
+ * damage would go unseen. */
+static void invert_bytes(int fd, guint64 off, gsize len)
+{
+	g_autofree guint8 *buf = g_malloc(len);
+
+	g_assert_cmpint(pread(fd, buf, len, (off_t)off), ==, (ssize_t)len);
+	for (gsize i = 0; i < len; i++)
+		buf[i] ^= 0xff;
+	g_assert_cmpint(pwrite(fd, buf, len, (off_t)off), ==, (ssize_t)len);
+}
+
+/* Damages @len bytes of the data file, keeping its mtime, so that only
+ * the bitmap's soundness decides what the store trusts. */
 static void scribble_keep_mtime(const Torrent *t, guint64 off, gsize len)
 {
 	g_autofree char *path = file_path(t, ".data");
-	g_autofree guint8 *junk = g_malloc(len);
 	struct stat st;
 	int fd = open(path, O_RDWR);
 
 	g_assert_cmpint(fd, >=, 0);
 	g_assert_cmpint(fstat(fd, &st), ==, 0);
-	memset(junk, 0xa5, len);
-	g_assert_cmpint(pwrite(fd, junk, len, (off_t)off), ==, (ssize_t)len);
+	invert_bytes(fd, off, len);
 	struct timespec times[2] = {st.st_atim, st.st_mtim};
 	g_assert_cmpint(futimens(fd, times), ==, 0);
 	close(fd);
@@ -475,7 +486,6 @@ static void test_data_changed(void)
 	g_autoptr(NetStore) store = store_open(t);
 	g_autofree char *path = file_path(t, ".data");
 	gboolean expected[6] = {TRUE, TRUE, TRUE, TRUE, FALSE, TRUE};
-	guint8 junk[3] = {1, 2, 3};
 	GError *error = NULL;
 
 	for (guint32 i = 0; i < t->piece_count; i++)
@@ -486,8 +496,9 @@ static void test_data_changed(void)
 	/* Someone else edits the file while the daemon is down. The clock
 	 * may not have ticked since the sync, so set an mtime that
 	 * differs. */
-	int fd = open(path, O_WRONLY);
-	g_assert_cmpint(pwrite(fd, junk, 3, 4 * t->piece_length + 7), ==, 3);
+	int fd = open(path, O_RDWR);
+	g_assert_cmpint(fd, >=, 0);
+	invert_bytes(fd, 4 * t->piece_length + 7, 3);
 	struct timespec times[2] = {{0, UTIME_OMIT}, {12345, 0}};
 	g_assert_cmpint(futimens(fd, times), ==, 0);
 	close(fd);

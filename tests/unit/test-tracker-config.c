@@ -27,6 +27,8 @@ static void test_defaults(void)
 	g_assert_cmpuint(c->password_iterations, ==,
 			 TRACKER_PASSWORD_DEFAULT_ITERATIONS);
 	g_assert_cmpuint(c->token_lifetime, ==, 30 * 86400);
+	g_assert_cmpuint(c->password_jobs, ==,
+			 2 * g_get_num_processors() + 128);
 	g_assert_cmpstr(names[0], ==, "localhost");
 	g_assert_true(tracker_config_check(c, NULL));
 }
@@ -55,7 +57,7 @@ static void test_file(void)
 	g_autofree char *path = write_config(
 		"[tracker]\nlisten = 127.0.0.1:9000\ndata = /srv/t\n"
 		"hostnames = a.example;b.example\npassword-iterations = 1000\n"
-		"announce-interval = 30\n");
+		"announce-interval = 30\npassword-jobs = 3\n");
 	g_auto(GStrv) names = NULL;
 
 	g_assert_true(tracker_config_load_file(c, path, &error));
@@ -64,6 +66,7 @@ static void test_file(void)
 	g_assert_cmpstr(c->data_dir, ==, "/srv/t");
 	g_assert_cmpuint(c->password_iterations, ==, 1000);
 	g_assert_cmpuint(c->announce_interval, ==, 30);
+	g_assert_cmpuint(c->password_jobs, ==, 3);
 	names = tracker_config_dup_hostnames(c);
 	g_assert_cmpstr(names[1], ==, "b.example");
 	g_unlink(path);
@@ -74,6 +77,7 @@ static void test_file_errors(void)
 	const char *bad[] = {
 		"[tracker]\npasword-iterations = 1000\n",
 		"[tracker]\npassword-iterations = 10\n",
+		"[tracker]\npassword-jobs = 0\n",
 		"[tracker]\nannounce-interval = soon\n",
 		"[tracker]\nlisten = nowhere\n",
 		"not a key file",
