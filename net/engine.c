@@ -122,6 +122,7 @@ void engine_file_unref(EngineFile *file)
 	g_assert(file->seat == NULL);
 	g_clear_pointer(&file->store, net_store_free);
 	g_clear_pointer(&file->mi, net_metainfo_free);
+	g_clear_error(&file->disk_error);
 	g_free(file->group);
 	g_free(file->path);
 	g_free(file->name);
@@ -266,6 +267,15 @@ gboolean engine_ensure_dir(const char *dir, GError **error)
 
 /* ---- periodic sync ------------------------------------------------- */
 
+void engine_file_disk_error(EngineFile *file, const GError *error)
+{
+	/* Syncs and fetches retry every few seconds: one line per streak. */
+	if (file->disk_error != NULL)
+		return;
+	g_message("%s: %s", file->name, error->message);
+	file->disk_error = g_error_copy(error);
+}
+
 static void sync_in_thread(GTask *task, gpointer source, gpointer data,
 			   GCancellable *cancellable)
 {
@@ -284,7 +294,7 @@ static void sync_done(GObject *source, GAsyncResult *result, gpointer data)
 	g_autoptr(GError) error = NULL;
 
 	if (!g_task_propagate_boolean(G_TASK(result), &error))
-		g_message("%s: %s", file->name, error->message);
+		engine_file_disk_error(file, error);
 	file->syncing = FALSE;
 	engine_io_end(file);
 }
