@@ -163,10 +163,24 @@ void engine_register(NetEngine *engine, EngineFile *file)
 	engine_registry_save(engine);
 }
 
+/* The ctime of a store's data file in nanoseconds; 0 if it cannot be
+ * known. An fstat of an open file reads no disk: the loop may call it. */
+static gint64 data_ctime(NetStore *store)
+{
+	struct stat st;
+
+	if (fstat(net_store_get_data_fd(store), &st) != 0)
+		return 0;
+	return st.st_ctim.tv_sec * G_GINT64_CONSTANT(1000000000) +
+	       st.st_ctim.tv_nsec;
+}
+
 void engine_file_attach(EngineFile *file, NetStore *store)
 {
 	g_assert(file->store == NULL);
 	file->store = store;
+	if (file->role == ENGINE_ROLE_SEED)
+		file->data_ctime = data_ctime(store);
 	if (!file->removing && !file->engine->stopping)
 		engine_swarm_add(file->engine->swarm, file);
 }
@@ -320,9 +334,10 @@ static void file_sync(EngineFile *file)
  * its data file means that somebody else did (an mtime can be put back,
  * a ctime cannot). Then every piece is hashed again and those that no
  * longer match stop being verified: net_store_read refuses them, so
- * they are not served, and status counts them missing. The first check
- * after the store opens only notes the ctime; changes made while the
- * daemon was down are the store's business (see "Trust on reopen"). */
+ * they are not served, and status counts them missing. The ctime to
+ * compare with is noted when the store is attached, right after it was
+ * hashed or reopened; changes made while the daemon was down are the
+ * store's business (see "Trust on reopen" in store.h). */
 
 typedef struct {
 	EngineFile *file; /* a reference */
@@ -345,11 +360,8 @@ static void seed_check_in_thread(GTask *task, gpointer source, gpointer data,
 	SeedCheck *job = data;
 	NetStore *store = job->file->store;
 	guint32 before = net_store_verified_count(store);
-	struct stat st;
 
-	if (fstat(net_store_get_data_fd(store), &st) == 0)
-		job->ctime = st.st_ctim.tv_sec * G_GINT64_CONSTANT(1000000000) +
-			     st.st_ctim.tv_nsec;
+	job->ctime = data_ctime(store);
 	if (job->seen != 0 && job->ctime != job->seen &&
 	    net_store_verify_all(store, &job->error))
 		job->dropped = before - net_store_verified_count(store);
