@@ -284,7 +284,11 @@ static GError *get_interrupted(GTask *task)
 		return g_error_new(G_IO_ERROR, G_IO_ERROR_CANCELLED,
 				   "%s was unshared during the download",
 				   job->file->name);
-	return NULL;
+	if (job->file != NULL && job->file->disk_error != NULL) {
+		error = g_error_copy(job->file->disk_error);
+		g_prefix_error(&error, "%s: ", job->file->name);
+	}
+	return error;
 }
 
 static gboolean progress_tick(gpointer data)
@@ -310,6 +314,8 @@ static void wait_complete(GTask *task)
 {
 	GetJob *job = g_task_get_task_data(task);
 
+	/* Asked again: maybe there is room now. */
+	g_clear_error(&job->file->disk_error);
 	job->tick = g_timeout_add(PROGRESS_INTERVAL_MS, progress_tick, task);
 	progress_tick(task);
 }
