@@ -338,8 +338,11 @@ class Connection:
 
     def flood(self):
         # Distinct blocks (a duplicate is not queued twice), far more
-        # than the reqq they announced, in one go.
-        limit = 2 * (self.their_reqq or 2048) + 64
+        # than the reqq they announced, in one go. A peer tolerates up to
+        # twice its reqq (requests cross cancels on the wire) and serves
+        # while they arrive, so only well beyond that is a flood however
+        # TLS splits the frames into records.
+        limit = 4 * (self.their_reqq or 2048) + 64
         frames = [self.request_frame(i, b, n)
                   for i, b, n in self.torrent.blocks()][:limit]
         self.requests = len(frames)

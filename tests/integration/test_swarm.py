@@ -427,7 +427,8 @@ class HostilePeers(SwarmTestCase):
         self.alice, self.bob, self.mallory = self.group(
             "alice", "bob", "mallory")
         self.a = self.alice.serve()
-        self.digest = self.publish(self.alice, "data.bin", 20 * MiB)
+        # Enough distinct blocks for evilpeer's flood: 4 x 512 + 64.
+        self.digest = self.publish(self.alice, "data.bin", 36 * MiB)
         self.torrent_path = self.torrent(self.alice, "data.bin")
 
     def evil(self, mode, **kw):
@@ -480,11 +481,18 @@ class HostilePeers(SwarmTestCase):
                 self.assertEqual(closed["by"], "peer", evil.log())
                 self.assertEqual(closed["user"], "alice")
                 self.assertEqual(closed["handshake"], mode != "wrong-hash")
-                self.assertNotIn("piece", closed["received"])
                 if mode == "flood":
+                    # Requests within the allowance are honest and may
+                    # be served before the flood crosses it; nothing
+                    # beyond it is.
                     self.assertIsNotNone(closed["their_reqq"])
                     self.assertGreater(closed["requests"],
-                                       closed["their_reqq"])
+                                       2 * closed["their_reqq"])
+                    self.assertLessEqual(
+                        closed["received"].get("piece", 0),
+                        2 * closed["their_reqq"])
+                else:
+                    self.assertNotIn("piece", closed["received"])
                 self.assert_alive(self.a)
         # After all that, alice serves an honest member as before.
         self.bob.serve()
