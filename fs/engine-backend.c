@@ -51,6 +51,9 @@ struct _FsEngineBackend {
 typedef struct {
 	guint id;
 	guint engine_id; /* 0 until the file is open */
+	/* What engine_ready gets; ours to free if the engine's wait is
+	 * cancelled, since the engine then never calls back. */
+	struct WaitRef *ref;
 	guint64 offset;
 	guint64 length;
 	gint64 deadline_us;
@@ -291,7 +294,7 @@ static void wait_finish(FsBackendHandle *handle, guint id, const GError *error)
 	handle_unref(handle);
 }
 
-typedef struct {
+typedef struct WaitRef {
 	FsBackendHandle *handle;
 	guint id;
 } WaitRef;
@@ -317,6 +320,7 @@ static void wait_start(FsBackendHandle *handle, Wait *wait)
 	ref = g_new0(WaitRef, 1);
 	ref->handle = handle;
 	ref->id = wait->id;
+	wait->ref = ref;
 	wait->engine_id = net_engine_file_wait_range(
 		handle->file, wait->offset, wait->length, wait->deadline_us,
 		engine_ready, ref);
@@ -492,8 +496,10 @@ static void cancel_one(FsBackendHandle *handle, guint id)
 
 	if (wait == NULL)
 		return;
-	if (wait->engine_id != 0 && file != NULL)
+	if (wait->engine_id != 0 && file != NULL) {
 		net_engine_file_cancel_wait(file, wait->engine_id);
+		g_free(wait->ref);
+	}
 	wait_finish(handle, id, error);
 }
 
