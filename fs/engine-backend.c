@@ -197,6 +197,13 @@ static gboolean fetch_status(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* The stores of a restart are open: what the registry said gives way
+ * to what they hold. */
+static void restored(gpointer data)
+{
+	fetch_status(data);
+}
+
 /* Under the lock: asks the loop for a fresh status if it is stale. */
 static void status_check_age(FsEngineBackend *backend)
 {
@@ -1051,6 +1058,7 @@ FsEngineBackend *fs_engine_backend_new(const FsEngineBackendConfig *config,
 	if (backend->listing == NULL)
 		return NULL;
 	fetch_status(backend);
+	net_engine_watch_restore(backend->engine, restored, backend);
 	return g_steal_pointer(&backend);
 }
 
@@ -1060,6 +1068,7 @@ void fs_engine_backend_free(FsEngineBackend *backend)
 
 	if (backend == NULL)
 		return;
+	net_engine_watch_restore(backend->engine, NULL, NULL);
 	while (backend->busy > 0 && g_get_monotonic_time() < deadline)
 		g_main_context_iteration(backend->context, TRUE);
 	if (backend->busy > 0) {

@@ -36,6 +36,10 @@ typedef struct {
 	EngineRole role;
 	gboolean pinned;
 	gint64 last_used; /* wall clock seconds, for cache eviction */
+	/* Pieces the bitmap claimed when the loop last looked (as the
+	 * registry records them): what status shows while the store is
+	 * being opened. */
+	guint32 synced_verified;
 
 	/* Always valid, except that the store is NULL while it is being
 	 * opened. Owned by the file until it has a seat in the swarm, then
@@ -75,6 +79,10 @@ struct _NetEngine {
 
 	GHashTable *files_by_hash; /* hex -> EngineFile (owns a ref) */
 	GHashTable *files_by_name; /* name -> EngineFile (borrowed) */
+
+	guint restoring; /* stores that net_engine_new is reopening */
+	NetEngineRestoredFunc restored_func;
+	gpointer restored_data;
 
 	gboolean save_running; /* a registry write is in flight */
 	gboolean save_again; /* ... and the registry changed since */
@@ -119,6 +127,12 @@ void engine_stop_step_done(NetEngine *engine);
 GBytes *engine_piece_hashes(const NetMetainfo *mi);
 /* Both folders exist or are made 0700. */
 gboolean engine_ensure_dir(const char *dir, GError **error);
+
+/* A store that net_engine_new began reopening is open, or failed. */
+void engine_restore_step_done(NetEngine *engine);
+/* Notes in @file->synced_verified what its bitmap claims now; TRUE when
+ * that changed, and the registry is to be written. */
+gboolean engine_file_note_synced(EngineFile *file);
 
 /* engine-get.c */
 /* Blocking: @group/@path's metainfo as the tracker lists it, checked

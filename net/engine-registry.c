@@ -3,7 +3,7 @@
  *
  *   registry.json   {"version": 1, "files": [{"info_hash", "group",
  *                   "path", "role": "seed"|"download", "pinned",
- *                   "last_used"}]}
+ *                   "last_used", "verified"}]}
  *   <hex>.torrent   each file's metainfo
  *
  * The registry is rewritten whole (temporary file, fsync, rename) after
@@ -52,6 +52,8 @@ static JsonNode *file_to_json(const EngineFile *file)
 	json_builder_add_boolean_value(b, file->pinned);
 	json_builder_set_member_name(b, "last_used");
 	json_builder_add_int_value(b, file->last_used);
+	json_builder_set_member_name(b, "verified");
+	json_builder_add_int_value(b, file->synced_verified);
 	json_builder_end_object(b);
 	return json_builder_get_root(b);
 }
@@ -259,6 +261,7 @@ static void open_done(GObject *source, GAsyncResult *result, gpointer data)
 		 * again. */
 		file->keep_files = TRUE;
 		engine_unregister(file->engine, file);
+		engine_restore_step_done(file->engine);
 		engine_io_end(file);
 		return;
 	}
@@ -266,6 +269,7 @@ static void open_done(GObject *source, GAsyncResult *result, gpointer data)
 	       net_store_verified_count(store),
 	       net_metainfo_get_piece_count(file->mi));
 	engine_file_attach(file, store);
+	engine_restore_step_done(file->engine);
 	engine_io_end(file);
 }
 
@@ -274,6 +278,7 @@ static void reopen_store(EngineFile *file)
 	g_autoptr(GTask) task = g_task_new(NULL, NULL, open_done, NULL);
 
 	engine_io_begin(file);
+	file->engine->restoring++;
 	g_task_set_task_data(task, engine_file_ref(file),
 			     (GDestroyNotify)engine_file_unref);
 	g_task_run_in_thread(task, open_in_thread);
@@ -304,6 +309,7 @@ static EngineFile *file_from_json(NetEngine *engine, JsonObject *o,
 	EngineFile *file;
 	gboolean pinned = FALSE;
 	gint64 last_used = 0;
+	gint64 verified = 0;
 
 	if (!is_hex_hash(hex) || role == NULL ||
 	    (strcmp(role, "seed") != 0 && strcmp(role, "download") != 0) ||
@@ -326,6 +332,8 @@ static EngineFile *file_from_json(NetEngine *engine, JsonObject *o,
 	}
 	net_tracker_api_get_bool(o, "pinned", &pinned);
 	net_tracker_api_get_int(o, "last_used", &last_used);
+	/* A hint for status until the store is open; absent before. */
+	net_tracker_api_get_int(o, "verified", &verified);
 	file = engine_file_new(
 		engine, net_metainfo_get_info_hash(mi), group, path,
 		strcmp(role, "seed") == 0 ? ENGINE_ROLE_SEED
@@ -333,6 +341,8 @@ static EngineFile *file_from_json(NetEngine *engine, JsonObject *o,
 	file->mi = g_steal_pointer(&mi);
 	file->pinned = pinned;
 	file->last_used = last_used;
+	if (verified > 0 && verified <= net_metainfo_get_piece_count(file->mi))
+		file->synced_verified = (guint32)verified;
 	return file;
 }
 

@@ -367,17 +367,38 @@ static void seed_check(EngineFile *file)
 	g_task_run_in_thread(task, seed_check_in_thread);
 }
 
+gboolean engine_file_note_synced(EngineFile *file)
+{
+	guint32 durable;
+
+	if (file->store == NULL)
+		return FALSE;
+	durable = net_store_durable_count(file->store);
+	if (durable == file->synced_verified)
+		return FALSE;
+	file->synced_verified = durable;
+	return TRUE;
+}
+
+/* Syncs the stores with new pieces, and records in the registry what
+ * the last tick's syncs (or an eviction, or a rehash at reopening) made
+ * the bitmaps claim: one registry write per tick at most, and none
+ * while the counts stay. */
 static gboolean sync_tick(gpointer data)
 {
 	NetEngine *engine = data;
+	gboolean changed = FALSE;
 	GHashTableIter iter;
 	EngineFile *file;
 
 	g_hash_table_iter_init(&iter, engine->files_by_hash);
 	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&file)) {
+		changed |= engine_file_note_synced(file);
 		file_sync(file);
 		seed_check(file);
 	}
+	if (changed)
+		engine_registry_save(engine);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -515,6 +536,27 @@ const char *net_engine_get_user(const NetEngine *engine)
 	return engine_swarm_get_user(engine->swarm);
 }
 
+gboolean net_engine_watch_restore(NetEngine *engine, NetEngineRestoredFunc func,
+				  gpointer data)
+{
+	gboolean restoring = engine->restoring > 0;
+
+	engine->restored_func = restoring ? func : NULL;
+	engine->restored_data = restoring ? data : NULL;
+	return restoring;
+}
+
+void engine_restore_step_done(NetEngine *engine)
+{
+	NetEngineRestoredFunc func = engine->restored_func;
+
+	g_assert(engine->restoring > 0);
+	if (--engine->restoring > 0 || func == NULL)
+		return;
+	engine->restored_func = NULL;
+	func(engine->restored_data);
+}
+
 /* ---- stop ---------------------------------------------------------- */
 
 typedef struct {
@@ -532,7 +574,7 @@ static void final_sync_free(FinalSync *job)
 }
 
 /* Blocking: the last sync of every store, so that a restart finds every
- * verified piece claimed, and the last registry. */
+ * verified piece claimed. */
 static void final_sync_in_thread(GTask *task, gpointer source, gpointer data,
 				 GCancellable *cancellable)
 {
@@ -547,18 +589,41 @@ static void final_sync_in_thread(GTask *task, gpointer source, gpointer data,
 			g_clear_error(&error);
 		}
 	}
+	g_task_return_boolean(task, TRUE);
+}
+
+/* Blocking: then the last registry, with what those syncs claimed. */
+static void final_write_in_thread(GTask *task, gpointer source, gpointer data,
+				  GCancellable *cancellable)
+{
+	FinalSync *job = data;
+	g_autoptr(GError) error = NULL;
+
 	if (!engine_registry_write(job->registry_path, job->registry, &error))
 		g_message("cannot save the list of shared files: %s",
 			  error->message);
 	g_task_return_boolean(task, TRUE);
 }
 
+static void final_write_done(GObject *source, GAsyncResult *result,
+			     gpointer data)
+{
+	engine_stop_step_done(data);
+}
+
 static void final_sync_done(GObject *source, GAsyncResult *result,
 			    gpointer data)
 {
 	NetEngine *engine = data;
+	FinalSync *job = g_task_get_task_data(G_TASK(result));
+	g_autoptr(GTask) task =
+		g_task_new(NULL, NULL, final_write_done, engine);
 
-	engine_stop_step_done(engine);
+	for (guint i = 0; i < job->files->len; i++)
+		engine_file_note_synced(job->files->pdata[i]);
+	job->registry = engine_registry_dump(engine);
+	g_task_set_task_data(task, job, (GDestroyNotify)final_sync_free);
+	g_task_run_in_thread(task, final_write_in_thread);
 }
 
 static void final_sync(NetEngine *engine)
@@ -576,8 +641,8 @@ static void final_sync(NetEngine *engine)
 			g_ptr_array_add(job->files, engine_file_ref(file));
 	}
 	job->registry_path = engine_registry_path(engine);
-	job->registry = engine_registry_dump(engine);
-	g_task_set_task_data(task, job, (GDestroyNotify)final_sync_free);
+	/* Freed by the registry write that follows the syncs. */
+	g_task_set_task_data(task, job, NULL);
 	engine->stop_pending++;
 	g_task_run_in_thread(task, final_sync_in_thread);
 }
@@ -642,8 +707,9 @@ NetEngineFileStatus *engine_file_status(NetEngine *engine, EngineFile *file)
 	status->length = net_metainfo_get_length(file->mi);
 	status->pinned = file->pinned;
 	status->pieces = net_metainfo_get_piece_count(file->mi);
-	if (file->store != NULL)
-		status->verified = net_store_verified_count(file->store);
+	status->verified = file->store != NULL
+				   ? net_store_verified_count(file->store)
+				   : file->synced_verified;
 	if (file->role == ENGINE_ROLE_SEED)
 		status->state = NET_ENGINE_SEEDING;
 	else if (status->verified == status->pieces)

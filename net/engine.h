@@ -90,6 +90,15 @@ gboolean net_engine_check_name(const char *group, const char *path,
  * damaged registry. */
 NetEngine *net_engine_new(const NetEngineConfig *config, GError **error);
 
+typedef void (*NetEngineRestoredFunc)(gpointer data);
+
+/* Whether the stores net_engine_new began reopening are not all open
+ * yet. If so, and @func is not NULL, @func is called once on the loop
+ * when the last one is open (or failed), from when every file's status
+ * is live. A later call replaces @func; NULL cancels it. */
+gboolean net_engine_watch_restore(NetEngine *engine, NetEngineRestoredFunc func,
+				  gpointer data);
+
 /* Frees everything at once, without announcing or syncing: call
  * net_engine_stop_async first. */
 void net_engine_free(NetEngine *engine);

@@ -1218,6 +1218,14 @@ gboolean net_store_needs_sync(NetStore *store)
 		       net_bitfield_count(store->durable);
 }
 
+guint32 net_store_durable_count(NetStore *store)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED =
+		g_mutex_locker_new(&store->lock);
+
+	return net_bitfield_count(store->durable);
+}
+
 guint32 net_store_get_piece_count(const NetStore *store)
 {
 	return store->piece_count;

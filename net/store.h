@@ -158,6 +158,9 @@ NetBitfield *net_store_dup_verified(NetStore *store);
 guint64 net_store_verified_bytes(NetStore *store);
 /* Whether net_store_sync has anything to do. */
 gboolean net_store_needs_sync(NetStore *store);
+/* Pieces the bitmap file claims now: what a reopen will find verified
+ * if it trusts the bitmap. */
+guint32 net_store_durable_count(NetStore *store);
 
 guint32 net_store_get_piece_count(const NetStore *store);
 guint32 net_store_get_piece_length(const NetStore *store);
