@@ -64,6 +64,8 @@ static void install_wake_handler(void)
 	}
 }
 
+/* libfuse hands us its own printf-style formats. */
+G_GNUC_PRINTF(2, 0)
 static void log_to_glib(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	g_autofree char *text = g_strdup_vprintf(fmt, ap);

@@ -27,7 +27,7 @@ typedef struct {
 	guint32 index;
 	guint32 begin;
 	guint32 length;
-	gint64 sent_at; /* ours: the tick time we queued it */
+	gint64 sent_at; /* ours: the owner's time when we queued it */
 	gboolean timed_out; /* ours: REQUEST_TIMEOUT already reported */
 } Block;
 
@@ -571,6 +571,13 @@ static gboolean on_piece(NetPeer *peer, const NetWireMsg *msg)
 	return TRUE;
 }
 
+/* Their requests we queue: reqq, and as much again for requests that
+ * crossed our choke or their cancel on the wire (see the header). */
+static guint32 their_request_limit(const NetPeer *peer)
+{
+	return 2 * peer->config.max_requests;
+}
+
 static gboolean on_request(NetPeer *peer, const NetWireMsg *msg)
 {
 	Block *b;
@@ -587,10 +594,11 @@ static gboolean on_request(NetPeer *peer, const NetWireMsg *msg)
 	if (peer->am_choking ||
 	    block_find(peer->theirs, msg->index, msg->begin))
 		return TRUE;
-	if (g_hash_table_size(peer->theirs) >= peer->config.max_requests)
+	if (g_hash_table_size(peer->theirs) >= their_request_limit(peer))
 		return fail(peer,
-			    "Peer queued more than %u requests, the most we "
-			    "said we accept",
+			    "Peer queued more than %u requests, twice the %u "
+			    "we said we accept: a request flood",
+			    their_request_limit(peer),
 			    peer->config.max_requests);
 	b = block_add(peer->theirs, msg->index, msg->begin, msg->length,
 		      peer->now);
@@ -698,7 +706,8 @@ static NetPeer *peer_new(const NetPeerConfig *config, gboolean incoming,
 
 	*c = *config;
 	c->max_requests =
-		or_default(c->max_requests, NET_PEER_DEFAULT_MAX_REQUESTS);
+		MIN(or_default(c->max_requests, NET_PEER_DEFAULT_MAX_REQUESTS),
+		    NET_PEER_MAX_PEER_REQUESTS);
 	c->keepalive_us =
 		or_default(c->keepalive_us, NET_PEER_DEFAULT_KEEPALIVE);
 	c->idle_timeout_us =
@@ -930,7 +939,7 @@ void net_peer_send_have(NetPeer *peer, guint32 index)
 }
 
 gboolean net_peer_request(NetPeer *peer, guint32 index, guint32 begin,
-			  guint32 length)
+			  guint32 length, gint64 now_us)
 {
 	g_return_val_if_fail(peer->ready, FALSE);
 	g_return_val_if_fail(length > 0 && length <= NET_WIRE_BLOCK_SIZE,
@@ -939,7 +948,8 @@ gboolean net_peer_request(NetPeer *peer, guint32 index, guint32 begin,
 	if (net_peer_request_room(peer) == 0 ||
 	    block_find(peer->ours, index, begin))
 		return FALSE;
-	block_add(peer->ours, index, begin, length, peer->now);
+	peer->now = MAX(peer->now, now_us);
+	block_add(peer->ours, index, begin, length, now_us);
 	net_wire_encode_request(out_frame(peer), index, begin, length);
 	return TRUE;
 }
@@ -1078,11 +1088,12 @@ guint32 net_peer_requests_queued(const NetPeer *peer)
 	return g_hash_table_size(peer->theirs);
 }
 
-gint64 net_peer_request_age(const NetPeer *peer, guint32 index, guint32 begin)
+gint64 net_peer_request_age(const NetPeer *peer, guint32 index, guint32 begin,
+			    gint64 now_us)
 {
 	const Block *b = block_find(peer->ours, index, begin);
 
-	return b ? peer->now - b->sent_at : -1;
+	return b ? MAX(now_us - b->sent_at, 0) : -1;
 }
 
 void net_peer_get_stats(const NetPeer *peer, NetPeerStats *stats)

@@ -18,9 +18,23 @@
  * it reports one NET_PEER_EVENT_ERROR and from then on ignores input
  * and refuses to send; the owner closes the connection and frees it.
  *
- * Time advances only through net_peer_tick (and net_peer_new): every
- * timestamp is the last tick's, so the peer is deterministic and a
- * tick once a second is precise enough for all of its timers.
+ * Time is the owner's clock, never read here, so the peer is
+ * deterministic. Our requests are stamped with the time the owner
+ * passes to net_peer_request, so their ages are exact in its clock;
+ * NET_PEER_EVENT_REQUEST_TIMEOUT fires at the first net_peer_tick at or
+ * after a request's deadline: never early, late by at most one tick
+ * period. Silence (keep-alive, idle, handshake) is measured from the
+ * latest time the owner gave (a tick or a request) before bytes moved,
+ * so those timers, all tens of seconds long, may fire a tick early.
+ *
+ * Their requests: an honest peer keeps at most our reqq (max_requests)
+ * in flight by its own count, but its count and ours disagree while
+ * messages cross on the wire. A request it sends after cancelling one
+ * we had already answered, or requests it sent before our choke that
+ * arrive after a quick unchoke, leave more queued here than it counts.
+ * So we serve up to twice reqq (BEP 10 lets us drop what exceeds reqq,
+ * but an honest peer would then wait for its request to time out), and
+ * only more than that is a flood: a protocol error.
  *
  * Re-entrancy: the event callback may call any function here on the
  * same peer except net_peer_feed and net_peer_free (mark the
@@ -39,7 +53,7 @@ G_BEGIN_DECLS
  * enough to keep a fast loopback or LAN link busy (8 MiB in flight). */
 #define NET_PEER_DEFAULT_MAX_REQUESTS 512
 /* Their reqq when their extension handshake names none, and the range
- * we clamp a named one to. */
+ * we clamp a named one (and our own) to. */
 #define NET_PEER_DEFAULT_PEER_REQUESTS 250
 #define NET_PEER_MIN_PEER_REQUESTS 16
 #define NET_PEER_MAX_PEER_REQUESTS 2048
@@ -71,11 +85,12 @@ typedef gboolean (*NetPeerLookupFunc)(NetPeer *peer, const guint8 info_hash[20],
 				      gpointer user_data);
 
 /* Ours, shared by every peer of an engine; copied by net_peer_new_*.
- * Zero timers and max_requests mean the defaults above. */
+ * Zero timers and max_requests mean the defaults above; max_requests
+ * is clamped to NET_PEER_MAX_PEER_REQUESTS. */
 typedef struct {
 	guint8 peer_id[20];
 	guint16 listen_port; /* 0: not advertised */
-	guint32 max_requests; /* reqq: queued requests we accept */
+	guint32 max_requests; /* reqq we advertise; we queue up to twice */
 	gint64 keepalive_us; /* send silence before a keep-alive */
 	gint64 idle_timeout_us; /* receive silence before we give up */
 	gint64 handshake_timeout_us; /* until the BEP 3 handshake is done */
@@ -192,11 +207,12 @@ void net_peer_set_interested(NetPeer *peer, gboolean interested);
 /* Announces a piece we verified (or records it for the bitfield if the
  * handshake is not done yet). */
 void net_peer_send_have(NetPeer *peer, guint32 index);
-/* Requests a block, which must lie in the torrent. FALSE (nothing
- * sent) when they choke us, it is already outstanding, or
+/* Requests a block, which must lie in the torrent, at @now_us (the
+ * clock net_peer_tick gets): its age and timeout count from then. FALSE
+ * (nothing sent) when they choke us, it is already outstanding, or
  * net_peer_request_room is 0. */
 gboolean net_peer_request(NetPeer *peer, guint32 index, guint32 begin,
-			  guint32 length);
+			  guint32 length, gint64 now_us);
 /* Cancels an outstanding request; FALSE if it was not outstanding. */
 gboolean net_peer_cancel(NetPeer *peer, guint32 index, guint32 begin,
 			 guint32 length);
@@ -239,8 +255,10 @@ guint32 net_peer_request_room(const NetPeer *peer);
 /* Our requests outstanding, and theirs queued for an answer. */
 guint32 net_peer_requests_outstanding(const NetPeer *peer);
 guint32 net_peer_requests_queued(const NetPeer *peer);
-/* Microseconds since we sent the request, or -1 if not outstanding. */
-gint64 net_peer_request_age(const NetPeer *peer, guint32 index, guint32 begin);
+/* Microseconds from sending the request to @now_us, or -1 if it is
+ * not outstanding. */
+gint64 net_peer_request_age(const NetPeer *peer, guint32 index, guint32 begin,
+			    gint64 now_us);
 void net_peer_get_stats(const NetPeer *peer, NetPeerStats *stats);
 
 G_END_DECLS

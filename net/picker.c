@@ -177,7 +177,8 @@ static void add_request(NetPicker *picker, Peer *peer, guint32 piece,
 {
 	Progress *p = progress_get(picker, piece);
 
-	if (p->blocks[block].requests++ == 0)
+	out->duplicate = p->blocks[block].requests++ > 0;
+	if (!out->duplicate)
 		p->n_unrequested--;
 	g_hash_table_add(peer->requests, block_key(picker, piece, block));
 	out->piece = piece;
@@ -358,6 +359,22 @@ void net_picker_peer_add(NetPicker *picker, gconstpointer peer,
 			count_piece(picker, i, +1);
 }
 
+void net_picker_peer_set_bitfield(NetPicker *picker, gconstpointer peer,
+				  const NetBitfield *has)
+{
+	Peer *p = peer_lookup(picker, peer);
+
+	g_return_if_fail(p != NULL);
+	g_return_if_fail(net_bitfield_size(has) == picker->piece_count);
+	for (guint32 i = 0; i < picker->piece_count; i++) {
+		gboolean had = net_bitfield_get(p->has, i);
+		if (had != net_bitfield_get(has, i))
+			count_piece(picker, i, had ? -1 : +1);
+	}
+	net_bitfield_free(p->has);
+	p->has = net_bitfield_copy(has);
+}
+
 gboolean net_picker_peer_have(NetPicker *picker, gconstpointer peer,
 			      guint32 piece)
 {
@@ -489,20 +506,31 @@ static guint take_duplicates(NetPicker *picker, Peer *peer, guint8 min_priority,
 	return n;
 }
 
+/* Where take_duplicates must stop for @out to hold at most @max
+ * requests and @budget duplicates beyond the @n it holds. */
+static guint duplicates_end(guint n, guint max, guint budget)
+{
+	return n + MIN(max - n, budget);
+}
+
 guint net_picker_next_requests(NetPicker *picker, gconstpointer peer, guint max,
-			       NetPickerRequest *out)
+			       guint max_duplicates, NetPickerRequest *out)
 {
 	Peer *p = peer_lookup(picker, peer);
-	guint n;
+	guint n, before;
 
 	g_return_val_if_fail(p != NULL, 0);
 	n = take_wanted(picker, p, NET_PICKER_CRITICAL, max, out, 0);
+	before = n;
 	n = take_duplicates(picker, p, NET_PICKER_CRITICAL,
-			    CRITICAL_MAX_REQUESTS, max, out, n);
+			    CRITICAL_MAX_REQUESTS,
+			    duplicates_end(n, max, max_duplicates), out, n);
+	max_duplicates -= n - before;
 	n = take_wanted(picker, p, NET_PICKER_NORMAL, max, out, n);
 	if (g_sequence_is_empty(picker->wanted))
-		n = take_duplicates(picker, p, NET_PICKER_NORMAL,
-				    END_GAME_MAX_REQUESTS, max, out, n);
+		n = take_duplicates(
+			picker, p, NET_PICKER_NORMAL, END_GAME_MAX_REQUESTS,
+			duplicates_end(n, max, max_duplicates), out, n);
 	return n;
 }
 

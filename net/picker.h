@@ -14,6 +14,8 @@
  * request them again, and once every wanted block is requested (end
  * game) any block still in flight may be; when one copy arrives,
  * net_picker_block_received names the peers whose requests to cancel.
+ * How many duplicates a peer gets at once is the caller's policy: it
+ * caps them per call, and each request says whether it is one.
  *
  * Owns: availability counts, each peer's bitfield and outstanding
  * requests, per-block state of the pieces in flight. Must not: touch
@@ -47,6 +49,7 @@ typedef struct {
 	guint32 piece;
 	guint32 begin;
 	guint32 length;
+	gboolean duplicate; /* also in flight to another peer */
 } NetPickerRequest;
 
 typedef struct _NetPicker NetPicker;
@@ -73,6 +76,10 @@ guint32 net_picker_availability(const NetPicker *picker, guint32 piece);
  * piece_count bits). */
 void net_picker_peer_add(NetPicker *picker, gconstpointer peer,
 			 const NetBitfield *has);
+/* Replaces the peer's pieces with @has (piece_count bits), e.g. with
+ * its bitfield after it joined with none. Its requests stay in flight. */
+void net_picker_peer_set_bitfield(NetPicker *picker, gconstpointer peer,
+				  const NetBitfield *has);
 /* A have message. FALSE if @piece is out of range: a protocol error
  * for the caller to act on. */
 gboolean net_picker_peer_have(NetPicker *picker, gconstpointer peer,
@@ -90,9 +97,10 @@ gboolean net_picker_peer_is_interesting(const NetPicker *picker,
 guint net_picker_peer_pending(const NetPicker *picker, gconstpointer peer);
 
 /* Fills @out with up to @max requests for @peer (which must have been
- * added) and records them as in flight. Returns how many. */
+ * added), at most @max_duplicates of them duplicates, and records them
+ * as in flight. Returns how many. */
 guint net_picker_next_requests(NetPicker *picker, gconstpointer peer, guint max,
-			       NetPickerRequest *out);
+			       guint max_duplicates, NetPickerRequest *out);
 
 /* A block arrived from @peer. Returns TRUE if it is new (write it) and
  * FALSE if it is a duplicate, unknown or out of range (drop it). Peers

@@ -6,7 +6,9 @@
  * reqq), topped up once a piece's worth of room is free, so that a
  * piece tends to come from one peer. The picker decides which blocks:
  * critical pieces first (a read waits), then read-ahead, then rarest
- * first. In end game a peer asks for a few duplicates at a time.
+ * first. Blocks already asked of another peer (in end game, or of a
+ * piece a read waits for) a peer gets a few at a time, once its own
+ * requests are nearly done.
  *
  * Serving. Their requests are read from the store in worker threads,
  * in batches, at most TORRENT_SERVE_WINDOW bytes per peer between the
@@ -69,11 +71,9 @@
 #define TORRENT_TRUST_BAD_PIECE 2
 /* After a disk error, fetching pauses this long. */
 #define TORRENT_DISK_PAUSE_US (5 * G_USEC_PER_SEC)
-/* Long enough for a block that crossed our cancel to arrive. */
-#define TORRENT_CANCEL_DEBT_US (3 * G_USEC_PER_SEC)
-/* In end game, duplicates go out this many at a time per peer, once
- * its own requests are nearly done, so that what arrives twice stays
- * small. */
+/* Duplicates (end game, and the blocks of pieces a read waits for) go
+ * out this many at a time per peer, once its own requests are nearly
+ * done (see link_duplicate_budget). */
 #define TORRENT_END_GAME_BATCH 8u
 #define TORRENT_REQUEST_CHUNK 64u
 #define TORRENT_OUT_VECTORS 16
@@ -115,8 +115,6 @@ struct _Link {
 	gint64 progress_at; /* last block, or first request after none */
 	gint64 choke_changed_at;
 	int trust;
-	guint32 cancel_debt; /* see link_note_cancel */
-	gint64 debt_expires;
 	GQueue serve; /* of Request: theirs, to read */
 	/* Of Request: ours, in the order sent; answered ones are pruned
 	 * from the head. The oldest one's age tells a stall. */
@@ -446,7 +444,8 @@ static Request *request_new(guint32 index, guint32 begin, guint32 length)
 /* Age of our request @req to @link, or -1 once it is not in flight. */
 static gint64 request_age(const Link *link, const Request *req)
 {
-	return net_peer_request_age(link->peer, req->index, req->begin);
+	return net_peer_request_age(link->peer, req->index, req->begin,
+				    link->torrent->now);
 }
 
 /* Forgets answered, dropped and cancelled requests at the head. */
@@ -459,33 +458,6 @@ static void link_prune_asked(Link *link)
 		g_free(g_queue_pop_head(&link->asked));
 }
 
-/* A cancelled request may have crossed its block on the wire, and the
- * peer then still counts a request that we re-sent in its place, while
- * we count the stale block as the answer. Until such blocks had time
- * to arrive, each cancel keeps one request of room unused, so that we
- * never exceed the reqq the peer enforces. */
-static void link_note_cancel(Link *link)
-{
-	link->cancel_debt++;
-	link->debt_expires = link->torrent->now + TORRENT_CANCEL_DEBT_US;
-}
-
-static guint32 link_room(Link *link)
-{
-	guint32 room = net_peer_request_room(link->peer);
-
-	if (link->torrent->now >= link->debt_expires)
-		link->cancel_debt = 0;
-	return room > link->cancel_debt ? room - link->cancel_debt : 0;
-}
-
-static void link_cancel(Link *link, guint32 index, guint32 begin,
-			guint32 length)
-{
-	if (net_peer_cancel(link->peer, index, begin, length))
-		link_note_cancel(link);
-}
-
 /* Cancels every request in flight to @link: the blocks go back to the
  * pool for other peers. */
 static void link_cancel_asked(Link *link)
@@ -495,11 +467,9 @@ static void link_cancel_asked(Link *link)
 
 	while ((req = g_queue_pop_head(&link->asked))) {
 		if (net_peer_cancel(link->peer, req->index, req->begin,
-				    req->length)) {
-			link_note_cancel(link);
+				    req->length))
 			net_picker_request_cancelled(t->picker, link,
 						     req->index, req->begin);
-		}
 		g_free(req);
 	}
 }
@@ -528,38 +498,22 @@ static void link_check_stall(Link *link)
 	schedule_refill(t);
 }
 
-/* Whether another peer is being asked for @r's block too. */
-static gboolean asked_elsewhere(NetTorrent *t, Link *link,
-				const NetPickerRequest *r)
-{
-	for (GList *l = t->links.head; l; l = l->next) {
-		Link *other = l->data;
-		if (other != link &&
-		    net_peer_request_age(other->peer, r->piece, r->begin) >= 0)
-			return TRUE;
-	}
-	return FALSE;
-}
-
-/* The picker hands out duplicates only once nothing fresh is left (or
- * for critical pieces), so a duplicate at the head of a batch means end
- * game: keep a few, give the rest back. Returns how many to send. */
-static guint limit_duplicates(Link *link, const NetPickerRequest *reqs, guint n)
+/* How many blocks already in flight to other peers @link may be asked
+ * for now: a few, and only once its own requests are nearly done, so
+ * that what arrives twice stays small. */
+static guint link_duplicate_budget(Link *link)
 {
 	guint32 outstanding = net_peer_requests_outstanding(link->peer);
-	guint keep = 0;
 
-	if (outstanding < TORRENT_END_GAME_BATCH)
-		keep = MIN(n, TORRENT_END_GAME_BATCH - outstanding);
-	for (guint i = keep; i < n; i++)
-		net_picker_request_cancelled(link->torrent->picker, link,
-					     reqs[i].piece, reqs[i].begin);
-	return keep;
+	if (outstanding >= TORRENT_END_GAME_BATCH)
+		return 0;
+	return TORRENT_END_GAME_BATCH - outstanding;
 }
 
 static void send_request(Link *link, const NetPickerRequest *r)
 {
-	if (net_peer_request(link->peer, r->piece, r->begin, r->length))
+	if (net_peer_request(link->peer, r->piece, r->begin, r->length,
+			     link->torrent->now))
 		g_queue_push_tail(&link->asked,
 				  request_new(r->piece, r->begin, r->length));
 	else
@@ -572,20 +526,20 @@ static void link_request(Link *link, guint max)
 {
 	NetTorrent *t = link->torrent;
 	NetPickerRequest reqs[TORRENT_REQUEST_CHUNK];
+	guint duplicates = link_duplicate_budget(link);
 	guint sent = 0;
 
 	while (sent < max) {
 		guint chunk = MIN(max - sent, G_N_ELEMENTS(reqs));
-		guint n =
-			net_picker_next_requests(t->picker, link, chunk, reqs);
-		guint keep = n;
+		guint n = net_picker_next_requests(t->picker, link, chunk,
+						   duplicates, reqs);
 
-		if (n > 0 && asked_elsewhere(t, link, &reqs[0]))
-			keep = limit_duplicates(link, reqs, n);
-		for (guint i = 0; i < keep; i++)
+		for (guint i = 0; i < n; i++) {
+			duplicates -= reqs[i].duplicate;
 			send_request(link, &reqs[i]);
-		sent += keep;
-		if (keep < chunk)
+		}
+		sent += n;
+		if (n < chunk)
 			break;
 	}
 }
@@ -601,7 +555,7 @@ static void link_refill(Link *link, gboolean force)
 
 	if (link->closed || !link->in_picker || t->now < t->disk_paused_until)
 		return;
-	room = link_room(link);
+	room = net_peer_request_room(link->peer);
 	outstanding = net_peer_requests_outstanding(link->peer);
 	depth = link_depth(link);
 	if (room == 0 || outstanding >= depth)
@@ -619,6 +573,7 @@ static gboolean on_refill(gpointer data)
 	NetTorrent *t = data;
 
 	g_clear_pointer(&t->refill, g_source_unref);
+	t->now = g_get_monotonic_time();
 	for (GList *l = t->links.head; l; l = l->next) {
 		link_refill(l->data, TRUE);
 		link_flush(l->data);
@@ -999,11 +954,8 @@ static void on_handshake(Link *link)
 /* Their bitfield replaces the empty set the picker got at handshake. */
 static void on_bitfield(Link *link)
 {
-	NetTorrent *t = link->torrent;
-
-	net_picker_peer_remove(t->picker, link);
-	net_picker_peer_add(t->picker, link,
-			    net_peer_get_peer_have(link->peer));
+	net_picker_peer_set_bitfield(link->torrent->picker, link,
+				     net_peer_get_peer_have(link->peer));
 	link_update_interest(link);
 }
 
@@ -1028,8 +980,6 @@ static void on_block(Link *link, const NetPeerEvent *ev)
 	net_rate_add(t->down_rate, ev->length, t->now);
 	link->progress_at = t->now;
 	link->stalled = FALSE;
-	if (!ev->requested && link->cancel_debt > 0)
-		link->cancel_debt--;
 	link_prune_asked(link);
 	if (!net_picker_block_received(t->picker, link, ev->index, ev->begin,
 				       cancel))
@@ -1038,7 +988,7 @@ static void on_block(Link *link, const NetPeerEvent *ev)
 	net_block_io_write(t->io, ev->index, ev->begin, ev->data, ev->length);
 	for (guint i = 0; i < cancel->len; i++) {
 		Link *other = cancel->pdata[i];
-		link_cancel(other, ev->index, ev->begin, ev->length);
+		net_peer_cancel(other->peer, ev->index, ev->begin, ev->length);
 		link_flush(other);
 	}
 	if (net_block_io_is_above_high_water(t->io) && !t->reading_paused) {
@@ -1050,7 +1000,7 @@ static void on_block(Link *link, const NetPeerEvent *ev)
 
 static void on_request_timeout(Link *link, const NetPeerEvent *ev)
 {
-	link_cancel(link, ev->index, ev->begin, ev->length);
+	net_peer_cancel(link->peer, ev->index, ev->begin, ev->length);
 	net_picker_request_cancelled(link->torrent->picker, link, ev->index,
 				     ev->begin);
 	schedule_refill(link->torrent);
@@ -1475,6 +1425,7 @@ static gboolean on_kick(gpointer data)
 	Link *link = data;
 
 	g_clear_pointer(&link->kick, g_source_unref);
+	link->torrent->now = g_get_monotonic_time();
 	link_refill(link, FALSE);
 	link_serve(link);
 	link_flush(link);

@@ -6,11 +6,16 @@ Each test case that inherits GroupfsTestCase gets:
   self.start_tracker()  a real groupfs-tracker on 127.0.0.1:<ephemeral>
   self.user(name)  a User whose GROUPFS_HOME is private to that name
 Every process started through these helpers is killed in tearDown, and
-its stderr is checked for sanitizer reports.
+its stderr is checked for sanitizer reports. Every mount made with
+User.mount is unmounted in tearDown, before anything else, whatever the
+test did.
 """
+import http.client
+import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -91,6 +96,39 @@ class Process:
         self.log.close()
 
 
+def is_mounted(path):
+    """True when @path is a mount point now (dead FUSE mounts too)."""
+    path = os.path.realpath(path)
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == path for line in f)
+
+
+def wait_until(predicate, what, timeout=WAIT, interval=0.05):
+    """Polls @predicate until it returns something true, which it
+    returns; fails after @timeout seconds, saying @what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting "
+                                 f"for {what}")
+        time.sleep(interval)
+
+
+def force_unmount(path):
+    """Unmounts @path whatever state its daemon is in: fusermount3 -u,
+    then a lazy -uz when that fails (a dead or busy mount)."""
+    if not is_mounted(path):
+        return
+    subprocess.run(["fusermount3", "-u", path], capture_output=True,
+                   timeout=WAIT)
+    if is_mounted(path):
+        subprocess.run(["fusermount3", "-u", "-z", path],
+                       capture_output=True, timeout=WAIT)
+
+
 class Tracker:
     def __init__(self, test, data_dir, extra_args=()):
         self.data_dir = data_dir
@@ -168,6 +206,46 @@ class User:
         "listen=127.0.0.1:0"."""
         return Daemon(self, options).start()
 
+    def mount(self, mountpoint, *options, source=None, foreground=True):
+        """Mounts this member's groups at @mountpoint (created if
+        missing) with `groupfs mount [-f]` and waits until the mount is
+        there; returns the Mount. @options go to -o ("listen=127.0.0.1:0"
+        unless one says listen=). tearDown always unmounts it."""
+        return Mount(self, mountpoint, options, source, foreground).start()
+
+    def session(self):
+        with open(os.path.join(self.home, "session.json")) as f:
+            return json.load(f)
+
+    def api(self, method, path, body=None, connection=None):
+        """Calls the tracker's API as this member (the token of the
+        login); returns (status, parsed JSON or None). @path is under
+        /api/v1/. @connection, from api_connection, reuses one."""
+        conn = connection or self.api_connection()
+        try:
+            headers = {"Authorization": "Bearer " + self.session()["token"]}
+            data = None
+            if body is not None:
+                data = json.dumps(body)
+                headers["Content-Type"] = "application/json"
+            conn.request(method, "/api/v1/" + path, body=data,
+                         headers=headers)
+            r = conn.getresponse()
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw else None)
+        finally:
+            if connection is None:
+                conn.close()
+
+    def api_connection(self):
+        """A keep-alive HTTPS connection to this member's tracker."""
+        url = self.session()["tracker"]
+        host, port = url.split("://", 1)[1].rstrip("/").rsplit(":", 1)
+        ctx = ssl.create_default_context(
+            cafile=os.path.join(self.home, "ca.crt"))
+        return http.client.HTTPSConnection(host, int(port), context=ctx,
+                                           timeout=WAIT)
+
     @property
     def socket_path(self):
         return os.path.join(self.home, "run", "control.sock")
@@ -205,12 +283,146 @@ class Daemon:
         return self.process.output().decode(errors="replace")
 
 
+class Mount:
+    """A member's `groupfs mount`: the daemon and its FUSE session.
+
+    In the foreground (-f) the daemon is our child and its log its
+    stderr; detached, it is found through the pid file and its log is
+    run/daemon.log. teardown() unmounts whatever happened and kills the
+    daemon, so a failing test never leaves a mount behind."""
+
+    def __init__(self, user, mountpoint, options, source, foreground):
+        self.user = user
+        self.mountpoint = os.path.realpath(mountpoint)
+        self.options = list(options)
+        if not any(o.startswith("listen=") for o in self.options):
+            self.options.append("listen=127.0.0.1:0")
+        self.source = source
+        self.foreground = foreground
+        self.process = None
+        self.pid = None
+
+    def argv(self):
+        argv = [GROUPFS, "mount"]
+        if self.source:
+            argv.append(self.source)
+        argv.append(self.mountpoint)
+        if self.foreground:
+            argv.append("-f")
+        if self.options:
+            argv += ["-o", ",".join(self.options)]
+        return argv
+
+    def start(self):
+        test = self.user.test
+        os.makedirs(self.mountpoint, exist_ok=True)
+        test.mounts.append(self)
+        if self.foreground:
+            log = os.path.join(test.tmp, f"mount-{self.user.name}-"
+                               f"{time.monotonic_ns()}.log")
+            self.process = Process(self.argv(), self.user.env(), log)
+            test.processes.append(self.process)
+            self.pid = self.process.proc.pid
+        else:
+            r = subprocess.run(self.argv(), env=self.user.env(),
+                               capture_output=True, text=True, timeout=WAIT)
+            if r.returncode != 0:
+                raise AssertionError(f"{self.argv()} exited {r.returncode}:"
+                                     f"\n{r.stdout}{r.stderr}")
+            with open(os.path.join(self.user.home, "run",
+                                   "daemon.pid")) as f:
+                self.pid = int(f.read())
+        wait_until(self.ready, f"the mount at {self.mountpoint}")
+        return self
+
+    def ready(self):
+        if self.process is not None and self.process.proc.poll() is not None:
+            raise AssertionError(f"groupfs mount exited with "
+                                 f"{self.process.proc.returncode}:\n"
+                                 + self.output())
+        return is_mounted(self.mountpoint)
+
+    def path(self, *parts):
+        return os.path.join(self.mountpoint, *parts)
+
+    def alive(self):
+        if self.process is not None:
+            return self.process.proc.poll() is None
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    def output(self):
+        if self.process is not None:
+            return self.process.output().decode(errors="replace")
+        log = os.path.join(self.user.home, "run", "daemon.log")
+        try:
+            with open(log, "rb") as f:
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_exit(self, timeout=WAIT):
+        """Waits until the daemon has exited; its status when it was our
+        child, else None."""
+        if self.process is not None:
+            try:
+                return self.process.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("groupfs mount did not exit:\n"
+                                     + self.output())
+        wait_until(lambda: not self.alive(), "groupfs mount to exit",
+                   timeout)
+        return None
+
+    def umount(self):
+        """`groupfs umount`: the clean way. Returns the daemon's status
+        (None when detached) once it has exited."""
+        self.user.ok("umount", self.mountpoint)
+        status = self.wait_exit()
+        if is_mounted(self.mountpoint):
+            raise AssertionError(f"{self.mountpoint} still mounted")
+        return status
+
+    def kill(self):
+        """SIGKILL of the daemon: the mount stays, dead, until
+        force_unmount."""
+        if self.process is not None:
+            self.process.kill()
+        elif self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            wait_until(lambda: not self.alive(), "the daemon to die")
+
+    def teardown(self):
+        try:
+            force_unmount(self.mountpoint)
+        finally:
+            if self.alive():
+                try:
+                    self.wait_exit(timeout=5)
+                except AssertionError:
+                    pass
+            self.kill()
+
+
 class GroupfsTestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="groupfs-test-")
         self.processes = []
+        self.mounts = []
 
     def tearDown(self):
+        # Mounts first: a killed daemon leaves a dead mount that nothing
+        # under it could be removed through.
+        for m in getattr(self, "mounts", []):
+            m.teardown()
+        for m in getattr(self, "mounts", []):
+            if m.process is None:
+                self.assert_clean(m.output().encode(), "groupfs mount")
         for p in self.processes:
             p.kill()
         for p in self.processes:

@@ -483,7 +483,7 @@ static void test_garbage(void)
 	feed_simple(side, NET_WIRE_UNCHOKE);
 	g_assert_false(net_peer_tick(side->peer, T0 + 1000 * SEC));
 	g_assert_cmpuint(side->events->len, ==, before);
-	g_assert_false(net_peer_request(side->peer, 0, 0, BLOCK));
+	g_assert_false(net_peer_request(side->peer, 0, 0, BLOCK, T0));
 }
 
 /* Random bytes after a handshake: a clean protocol error each time. */
@@ -712,21 +712,72 @@ static void test_our_choke_discards_their_requests(void)
 	g_assert_false(net_peer_send_piece(side->peer, 1, 0, block));
 }
 
-static void test_request_flood(void)
+/* A seeder whose reqq is 16, unchoking. */
+static Side *ready_reqq_16(void)
 {
 	NetPeerConfig config = config_for(id_local);
-	g_autoptr(Side) side = NULL;
+	Side *side;
 
 	config.max_requests = 16;
 	side = ready_outgoing(&config, TRUE);
 	net_peer_set_choking(side->peer, FALSE);
-	for (guint32 i = 0; i < 16; i++)
+	return side;
+}
+
+/* Feeds requests for blocks @first..@first+@count-1, two a piece. */
+static void feed_requests(Side *side, guint32 first, guint32 count)
+{
+	for (guint32 i = first; i < first + count; i++)
 		feed_request(side, NET_WIRE_REQUEST, i / 2, i % 2 * BLOCK,
 			     BLOCK);
+}
+
+/* Twice reqq is served (see the crossings below); one more is a flood. */
+static void test_request_flood(void)
+{
+	g_autoptr(Side) side = ready_reqq_16();
+
+	feed_requests(side, 0, 32);
 	g_assert_false(net_peer_is_dead(side->peer));
-	g_assert_cmpuint(net_peer_requests_queued(side->peer), ==, 16);
-	feed_request(side, NET_WIRE_REQUEST, 9, 0, BLOCK);
-	assert_died(side, "more than 16 requests");
+	g_assert_cmpuint(net_peer_requests_queued(side->peer), ==, 32);
+	g_assert_cmpuint(count_events(side, NET_PEER_EVENT_REQUEST), ==, 32);
+	feed_request(side, NET_WIRE_REQUEST, PIECES - 1, 0, BLOCK);
+	assert_died(side, "more than 32 requests");
+}
+
+/* They cancel a block that we had already sent and ask for it again:
+ * the stale copy answers the new request in their count, so they ask
+ * for one more while we still hold that request. Both are served. */
+static void test_request_crossing_cancel(void)
+{
+	g_autoptr(Side) side = ready_reqq_16();
+	g_autoptr(GBytes) block = g_bytes_new_take(g_malloc0(BLOCK), BLOCK);
+
+	feed_requests(side, 0, 16);
+	g_assert_true(net_peer_send_piece(side->peer, 0, 0, block));
+	feed_request(side, NET_WIRE_CANCEL, 0, 0, BLOCK);
+	feed_request(side, NET_WIRE_REQUEST, 0, 0, BLOCK);
+	feed_requests(side, 16, 1);
+	g_assert_false(net_peer_is_dead(side->peer));
+	g_assert_cmpuint(net_peer_requests_queued(side->peer), ==, 17);
+	g_assert_true(net_peer_send_piece(side->peer, 0, 0, block));
+	g_assert_true(net_peer_send_piece(side->peer, 8, 0, block));
+}
+
+/* We choke and at once unchoke: the requests they sent before they
+ * saw the choke arrive after the unchoke, and once they see it they
+ * fill their reqq again, with other blocks if other peers took those.
+ * Their whole reqq twice over is served. */
+static void test_request_crossing_choke(void)
+{
+	g_autoptr(Side) side = ready_reqq_16();
+
+	net_peer_set_choking(side->peer, TRUE);
+	net_peer_set_choking(side->peer, FALSE);
+	feed_requests(side, 0, 16);
+	feed_requests(side, 16, 16);
+	g_assert_false(net_peer_is_dead(side->peer));
+	g_assert_cmpuint(net_peer_requests_queued(side->peer), ==, 32);
 }
 
 static void test_request_beyond_piece(void)
@@ -763,13 +814,13 @@ static void test_unrequested_block(void)
 	g_assert_cmpint(last_event(side)->type, ==, NET_PEER_EVENT_BLOCK);
 	g_assert_false(last_event(side)->requested);
 	/* So is one we cancelled. */
-	g_assert_true(net_peer_request(side->peer, 1, BLOCK, BLOCK));
+	g_assert_true(net_peer_request(side->peer, 1, BLOCK, BLOCK, T0));
 	g_assert_true(net_peer_cancel(side->peer, 1, BLOCK, BLOCK));
 	g_assert_false(net_peer_cancel(side->peer, 1, BLOCK, BLOCK));
 	feed_block(side, 1, BLOCK, BLOCK);
 	g_assert_false(last_event(side)->requested);
 	/* And one we asked for is recognised and forgotten. */
-	g_assert_true(net_peer_request(side->peer, 2, 0, BLOCK));
+	g_assert_true(net_peer_request(side->peer, 2, 0, BLOCK, T0));
 	feed_block(side, 2, 0, BLOCK);
 	g_assert_true(last_event(side)->requested);
 	g_assert_cmpuint(net_peer_requests_outstanding(side->peer), ==, 0);
@@ -780,7 +831,7 @@ static void test_wrong_length_block(void)
 	g_autoptr(Side) side = ready_default(FALSE);
 
 	feed_simple(side, NET_WIRE_UNCHOKE);
-	g_assert_true(net_peer_request(side->peer, 1, 0, BLOCK));
+	g_assert_true(net_peer_request(side->peer, 1, 0, BLOCK, T0));
 	feed_block(side, 1, 0, 100);
 	assert_died(side, "we asked for 16384");
 }
@@ -800,15 +851,15 @@ static void test_their_choke_drops_our_requests(void)
 	g_autoptr(GByteArray) sent = NULL;
 	guint n;
 
-	g_assert_false(net_peer_request(side->peer, 0, 0, BLOCK));
+	g_assert_false(net_peer_request(side->peer, 0, 0, BLOCK, T0));
 	feed_simple(side, NET_WIRE_UNCHOKE);
 	g_assert_cmpuint(net_peer_request_room(side->peer), ==,
 			 NET_PEER_DEFAULT_PEER_REQUESTS);
-	g_assert_true(net_peer_request(side->peer, 0, 0, BLOCK));
-	g_assert_true(net_peer_request(side->peer, 0, BLOCK, BLOCK));
+	g_assert_true(net_peer_request(side->peer, 0, 0, BLOCK, T0));
+	g_assert_true(net_peer_request(side->peer, 0, BLOCK, BLOCK, T0));
 	g_assert_true(net_peer_request(side->peer, PIECES - 1, BLOCK,
-				       LAST_PIECE - BLOCK));
-	g_assert_false(net_peer_request(side->peer, 0, 0, BLOCK));
+				       LAST_PIECE - BLOCK, T0));
+	g_assert_false(net_peer_request(side->peer, 0, 0, BLOCK, T0));
 	g_assert_cmpuint(net_peer_request_room(side->peer), ==,
 			 NET_PEER_DEFAULT_PEER_REQUESTS - 3);
 	sent = drain(side->peer);
@@ -880,23 +931,32 @@ static void test_request_timeout(void)
 	config.request_timeout_us = 10 * SEC;
 	side = ready_outgoing(&config, FALSE);
 	feed_simple(side, NET_WIRE_UNCHOKE);
-	g_assert_true(net_peer_request(side->peer, 0, 0, BLOCK));
+	g_assert_true(net_peer_request(side->peer, 0, 0, BLOCK, T0));
 	net_peer_tick(side->peer, T0 + 5 * SEC);
-	g_assert_true(net_peer_request(side->peer, 0, BLOCK, BLOCK));
-	g_assert_cmpint(net_peer_request_age(side->peer, 0, 0), ==, 5 * SEC);
-	g_assert_cmpint(net_peer_request_age(side->peer, 0, BLOCK), ==, 0);
-	g_assert_cmpint(net_peer_request_age(side->peer, 1, 0), ==, -1);
+	/* Between ticks: the age counts from the caller's time, not the
+	 * last tick's. */
+	g_assert_true(
+		net_peer_request(side->peer, 0, BLOCK, BLOCK, T0 + 5700000));
+	g_assert_cmpint(net_peer_request_age(side->peer, 0, 0, T0 + 6 * SEC),
+			==, 6 * SEC);
+	g_assert_cmpint(
+		net_peer_request_age(side->peer, 0, BLOCK, T0 + 6 * SEC), ==,
+		300000);
+	g_assert_cmpint(net_peer_request_age(side->peer, 1, 0, T0 + 6 * SEC),
+			==, -1);
 	net_peer_tick(side->peer, T0 + 10 * SEC);
 	g_assert_cmpuint(count_events(side, NET_PEER_EVENT_REQUEST_TIMEOUT), ==,
 			 1);
 	g_assert_cmpuint(last_event(side)->begin, ==, 0);
-	/* Once per request, and it stays outstanding. */
-	net_peer_tick(side->peer, T0 + 11 * SEC);
+	/* Never early: not a microsecond before its deadline. Once per
+	 * request, and it stays outstanding. */
+	net_peer_tick(side->peer, T0 + 15700000 - 1);
 	g_assert_cmpuint(count_events(side, NET_PEER_EVENT_REQUEST_TIMEOUT), ==,
 			 1);
-	net_peer_tick(side->peer, T0 + 15 * SEC);
+	net_peer_tick(side->peer, T0 + 15700000);
 	g_assert_cmpuint(count_events(side, NET_PEER_EVENT_REQUEST_TIMEOUT), ==,
 			 2);
+	g_assert_cmpuint(last_event(side)->begin, ==, BLOCK);
 	g_assert_cmpuint(net_peer_requests_outstanding(side->peer), ==, 2);
 }
 
@@ -972,7 +1032,7 @@ static void request_more(Side *side)
 		guint32 length = MIN(BLOCK, LENGTH - offset);
 
 		g_assert_true(
-			net_peer_request(side->peer, index, begin, length));
+			net_peer_request(side->peer, index, begin, length, T0));
 		side->next_block++;
 	}
 }
@@ -1135,6 +1195,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/net/peer/our-choke-discards-their-requests",
 			test_our_choke_discards_their_requests);
 	g_test_add_func("/net/peer/request-flood", test_request_flood);
+	g_test_add_func("/net/peer/request-crossing-cancel",
+			test_request_crossing_cancel);
+	g_test_add_func("/net/peer/request-crossing-choke",
+			test_request_crossing_choke);
 	g_test_add_func("/net/peer/request-beyond-piece",
 			test_request_beyond_piece);
 	g_test_add_func("/net/peer/request-unannounced-piece",

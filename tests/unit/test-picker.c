@@ -10,6 +10,14 @@
 static char peers[64];
 #define PEER(i) ((gconstpointer)&peers[i])
 
+/* Requests for peer @i with no cap of ours on duplicates: the picker's
+ * per-block caps alone. */
+static guint next_requests(NetPicker *picker, guint i, guint max,
+			   NetPickerRequest *out)
+{
+	return net_picker_next_requests(picker, PEER(i), max, G_MAXUINT, out);
+}
+
 static NetBitfield *bits_of(guint32 n, const char *pattern)
 {
 	NetBitfield *bf = net_bitfield_new(n);
@@ -51,14 +59,12 @@ static void test_nothing_by_default(void)
 	g_autoptr(NetPicker) picker = picker_three_peers();
 	NetPickerRequest out[64];
 
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 64, out), ==,
-			 0);
+	g_assert_cmpuint(next_requests(picker, 0, 64, out), ==, 0);
 	g_assert_false(net_picker_peer_is_interesting(picker, PEER(0)));
 	net_picker_set_priority(picker, 7, 1, NET_PICKER_NORMAL);
 	g_assert_true(net_picker_peer_is_interesting(picker, PEER(0)));
 	g_assert_false(net_picker_peer_is_interesting(picker, PEER(1)));
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 64, out), ==,
-			 2);
+	g_assert_cmpuint(next_requests(picker, 0, 64, out), ==, 2);
 	g_assert_cmpuint(out[0].piece, ==, 7);
 	g_assert_cmpuint(out[1].piece, ==, 7);
 }
@@ -82,6 +88,30 @@ static void test_availability(void)
 	g_assert_cmpuint(net_picker_availability(picker, 0), ==, 2);
 }
 
+/* A bitfield replaces what a peer had: availability follows, and its
+ * requests stay in flight. */
+static void test_set_bitfield(void)
+{
+	g_autoptr(NetPicker) picker = picker_three_peers();
+	g_autoptr(NetBitfield) back = bits_of(8, "00001111");
+	guint32 expected[8] = {2, 2, 2, 2, 3, 3, 2, 2};
+	NetPickerRequest out[4];
+
+	net_picker_set_priority(picker, 0, 1, NET_PICKER_NORMAL);
+	g_assert_cmpuint(next_requests(picker, 2, 4, out), ==, 2);
+	g_assert_true(net_picker_peer_is_interesting(picker, PEER(2)));
+	net_picker_peer_set_bitfield(picker, PEER(2), back);
+	for (guint32 i = 0; i < 8; i++)
+		g_assert_cmpuint(net_picker_availability(picker, i), ==,
+				 expected[i]);
+	g_assert_false(net_picker_peer_is_interesting(picker, PEER(2)));
+	g_assert_cmpuint(net_picker_peer_pending(picker, PEER(2)), ==, 2);
+	/* Removing the peer takes away what it has now, no more. */
+	net_picker_peer_remove(picker, PEER(2));
+	g_assert_cmpuint(net_picker_availability(picker, 0), ==, 2);
+	g_assert_cmpuint(net_picker_availability(picker, 7), ==, 1);
+}
+
 /* Asking a peer that has everything for one piece at a time visits
  * the pieces from the rarest to the most common. */
 static void test_rarest_first(void)
@@ -92,9 +122,7 @@ static void test_rarest_first(void)
 
 	net_picker_set_priority(picker, 0, 8, NET_PICKER_NORMAL);
 	for (guint i = 0; i < 8; i++) {
-		g_assert_cmpuint(
-			net_picker_next_requests(picker, PEER(0), 2, out), ==,
-			2);
+		g_assert_cmpuint(next_requests(picker, 0, 2, out), ==, 2);
 		g_assert_cmpuint(out[0].piece, ==, out[1].piece);
 		guint32 a = net_picker_availability(picker, out[0].piece);
 		g_assert_cmpuint(a, >=, last_availability);
@@ -111,8 +139,7 @@ static void test_started_first(void)
 
 	net_picker_set_priority(picker, 0, 8, NET_PICKER_NORMAL);
 	g_assert_true(net_picker_block_received(picker, PEER(2), 1, 0, NULL));
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 2, out), ==,
-			 2);
+	g_assert_cmpuint(next_requests(picker, 0, 2, out), ==, 2);
 	g_assert_cmpuint(out[0].piece, ==, 1);
 	g_assert_cmpuint(out[0].begin, ==, BLOCK);
 	g_assert_cmpuint(net_picker_availability(picker, out[1].piece), ==, 1);
@@ -131,9 +158,7 @@ static void test_random_tie_break(void)
 		NetPickerRequest out[1];
 		net_picker_set_priority(picker, 0, 64, NET_PICKER_NORMAL);
 		add_peer(picker, 0, all);
-		g_assert_cmpuint(
-			net_picker_next_requests(picker, PEER(0), 1, out), ==,
-			1);
+		g_assert_cmpuint(next_requests(picker, 0, 1, out), ==, 1);
 		g_hash_table_add(firsts, GUINT_TO_POINTER(out[0].piece + 1));
 	}
 	/* Ten times the same of 64 would happen once in 64^9. */
@@ -149,15 +174,13 @@ static void test_critical_first(void)
 	net_picker_set_priority(picker, 0, 8, NET_PICKER_NORMAL);
 	net_picker_set_priority(picker, 1, 2, NET_PICKER_READAHEAD);
 	net_picker_set_priority(picker, 3, 2, NET_PICKER_CRITICAL);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 8, out), ==,
-			 8);
+	g_assert_cmpuint(next_requests(picker, 0, 8, out), ==, 8);
 	for (guint i = 0; i < 8; i++) {
 		g_assert_cmpuint(out[i].piece, ==, expected[i]);
 		g_assert_cmpuint(out[i].begin, ==, (i % 2) * BLOCK);
 	}
 	/* Then back to rarest first. */
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 1, out), ==,
-			 1);
+	g_assert_cmpuint(next_requests(picker, 0, 1, out), ==, 1);
 	g_assert_cmpuint(net_picker_availability(picker, out[0].piece), ==, 1);
 }
 
@@ -171,15 +194,12 @@ static void test_critical_duplicates(void)
 
 	net_picker_set_priority(picker, 0, 8, NET_PICKER_NORMAL);
 	net_picker_set_priority(picker, 2, 1, NET_PICKER_CRITICAL);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(1), 2, out), ==,
-			 2);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(2), 3, out), ==,
-			 3);
+	g_assert_cmpuint(next_requests(picker, 1, 2, out), ==, 2);
+	g_assert_cmpuint(next_requests(picker, 2, 3, out), ==, 3);
 	g_assert_cmpuint(out[0].piece, ==, 2);
 	g_assert_cmpuint(out[1].piece, ==, 2);
 	g_assert_cmpuint(out[2].piece, !=, 2);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 1, out), ==,
-			 1);
+	g_assert_cmpuint(next_requests(picker, 0, 1, out), ==, 1);
 	g_assert_cmpuint(out[0].piece, !=, 2);
 
 	g_assert_true(
@@ -207,7 +227,7 @@ static void test_only_useful_requests(void)
 	net_picker_set_priority(picker, 0, 8, NET_PICKER_NORMAL);
 	net_picker_set_have(picker, 0);
 	net_picker_set_have(picker, 4);
-	while ((n = net_picker_next_requests(picker, PEER(0), 3, out)) > 0) {
+	while ((n = next_requests(picker, 0, 3, out)) > 0) {
 		for (guint i = 0; i < n; i++) {
 			gpointer key = GUINT_TO_POINTER(out[i].piece << 20 |
 							out[i].begin / BLOCK);
@@ -222,6 +242,34 @@ static void test_only_useful_requests(void)
 	g_assert_cmpuint(net_picker_peer_pending(picker, PEER(0)), ==, 16);
 }
 
+/* The caller caps duplicates per call: only they are held back, not
+ * the fresh blocks that come after them, and each says what it is. */
+static void test_duplicate_cap(void)
+{
+	g_autoptr(NetPicker) picker = picker_three_peers();
+	NetPickerRequest out[16];
+
+	net_picker_set_priority(picker, 0, 8, NET_PICKER_NORMAL);
+	net_picker_set_priority(picker, 2, 1, NET_PICKER_CRITICAL);
+	g_assert_cmpuint(next_requests(picker, 1, 2, out), ==, 2);
+	g_assert_false(out[0].duplicate || out[1].duplicate);
+	g_assert_cmpuint(net_picker_next_requests(picker, PEER(2), 3, 1, out),
+			 ==, 3);
+	g_assert_cmpuint(out[0].piece, ==, 2);
+	g_assert_true(out[0].duplicate);
+	g_assert_cmpuint(out[1].piece, !=, 2);
+	g_assert_false(out[1].duplicate || out[2].duplicate);
+	/* Peer 0 takes everything fresh that is left... */
+	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 16, 0, out),
+			 ==, 12);
+	/* ...and then, in end game, duplicates up to the cap alone. */
+	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 16, 0, out),
+			 ==, 0);
+	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 16, 2, out),
+			 ==, 2);
+	g_assert_true(out[0].duplicate && out[1].duplicate);
+}
+
 static void test_end_game(void)
 {
 	g_autoptr(NetPicker) picker = net_picker_new(2, 2 * BLOCK, 4 * BLOCK);
@@ -232,18 +280,13 @@ static void test_end_game(void)
 	for (guint i = 0; i < 5; i++)
 		add_peer(picker, i, all);
 	net_picker_set_priority(picker, 0, 2, NET_PICKER_NORMAL);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 8, out), ==,
-			 4);
+	g_assert_cmpuint(next_requests(picker, 0, 8, out), ==, 4);
 	/* Nothing left to ask peer 0 for: it has every block in flight. */
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 8, out), ==,
-			 0);
+	g_assert_cmpuint(next_requests(picker, 0, 8, out), ==, 0);
 	/* End game: peers 1 and 2 duplicate, peer 3 finds the cap. */
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(1), 8, out), ==,
-			 4);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(2), 8, out), ==,
-			 4);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(3), 8, out), ==,
-			 0);
+	g_assert_cmpuint(next_requests(picker, 1, 8, out), ==, 4);
+	g_assert_cmpuint(next_requests(picker, 2, 8, out), ==, 4);
+	g_assert_cmpuint(next_requests(picker, 3, 8, out), ==, 0);
 
 	g_assert_true(
 		net_picker_block_received(picker, PEER(1), 1, BLOCK, cancel));
@@ -256,7 +299,7 @@ static void test_end_game(void)
 	g_assert_false(
 		net_picker_block_received(picker, PEER(0), 1, BLOCK, NULL));
 	/* The received block is never asked for again. */
-	guint n = net_picker_next_requests(picker, PEER(3), 8, out);
+	guint n = next_requests(picker, 3, 8, out);
 	for (guint i = 0; i < n; i++)
 		g_assert_false(out[i].piece == 1 && out[i].begin == BLOCK);
 }
@@ -267,20 +310,17 @@ static void test_timeouts_return_blocks(void)
 	NetPickerRequest out[16];
 
 	net_picker_set_priority(picker, 0, 4, NET_PICKER_NORMAL);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 16, out), ==,
-			 8);
+	g_assert_cmpuint(next_requests(picker, 0, 16, out), ==, 8);
 	/* Peers 1 and 2 have pieces 0-3 too, but everything is in flight
 	 * to peer 0... */
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(1), 1, out), ==,
-			 1);
+	g_assert_cmpuint(next_requests(picker, 1, 1, out), ==, 1);
 	net_picker_request_cancelled(picker, PEER(1), out[0].piece,
 				     out[0].begin);
 	/* ...until one request times out: exactly that block is free. */
 	net_picker_request_cancelled(picker, PEER(0), 2, BLOCK);
 	net_picker_request_cancelled(picker, PEER(0), 2, BLOCK);
 	g_assert_cmpuint(net_picker_peer_pending(picker, PEER(0)), ==, 7);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(2), 1, out), ==,
-			 1);
+	g_assert_cmpuint(next_requests(picker, 2, 1, out), ==, 1);
 	g_assert_cmpuint(out[0].piece, ==, 2);
 	g_assert_cmpuint(out[0].begin, ==, BLOCK);
 
@@ -289,13 +329,11 @@ static void test_timeouts_return_blocks(void)
 	 * game), a second request for the one that peer 2 has. */
 	net_picker_peer_cancel_all(picker, PEER(0));
 	g_assert_cmpuint(net_picker_peer_pending(picker, PEER(0)), ==, 0);
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(1), 16, out), ==,
-			 8);
+	g_assert_cmpuint(next_requests(picker, 1, 16, out), ==, 8);
 	g_assert_cmpuint(out[7].piece, ==, 2);
 	g_assert_cmpuint(out[7].begin, ==, BLOCK);
 	net_picker_peer_remove(picker, PEER(1));
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(0), 16, out), ==,
-			 8);
+	g_assert_cmpuint(next_requests(picker, 0, 16, out), ==, 8);
 	g_assert_cmpuint(net_picker_peer_pending(picker, PEER(0)), ==, 8);
 }
 
@@ -313,7 +351,7 @@ static void test_last_piece_blocks(void)
 			 20000 - BLOCK);
 	add_peer(picker, 0, all);
 	net_picker_set_priority(picker, 0, 4, NET_PICKER_NORMAL);
-	n = net_picker_next_requests(picker, PEER(0), 64, out);
+	n = next_requests(picker, 0, 64, out);
 	g_assert_cmpuint(n, ==, 14);
 	for (guint i = 0; i < n; i++) {
 		g_assert_cmpuint(out[i].begin + out[i].length, <=,
@@ -339,8 +377,7 @@ static void test_piece_failed(void)
 	g_assert_true(
 		net_picker_block_received(picker, PEER(2), 0, BLOCK, NULL));
 	/* Complete, waiting for its hash: nothing of it is asked for. */
-	g_assert_cmpuint(net_picker_next_requests(picker, PEER(2), 4, out), ==,
-			 4);
+	g_assert_cmpuint(next_requests(picker, 2, 4, out), ==, 4);
 	for (guint i = 0; i < 4; i++)
 		g_assert_cmpuint(out[i].piece, !=, 0);
 	net_picker_peer_cancel_all(picker, PEER(2));
@@ -410,8 +447,8 @@ static void queue_drop(Swarm *s, guint i, guint32 piece, guint32 begin)
 static void fill_queue(Swarm *s, guint i)
 {
 	NetPickerRequest out[16];
-	guint n = net_picker_next_requests(s->picker, PEER(i),
-					   16 - MIN(16, s->queue[i]->len), out);
+	guint n = next_requests(s->picker, i, 16 - MIN(16, s->queue[i]->len),
+				out);
 
 	for (guint k = 0; k < n; k++) {
 		g_assert_true(net_bitfield_get(s->has[i], out[k].piece));
@@ -623,6 +660,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/net/picker/only-useful-requests",
 			test_only_useful_requests);
 	g_test_add_func("/net/picker/end-game", test_end_game);
+	g_test_add_func("/net/picker/duplicate-cap", test_duplicate_cap);
+	g_test_add_func("/net/picker/set-bitfield", test_set_bitfield);
 	g_test_add_func("/net/picker/timeouts-return-blocks",
 			test_timeouts_return_blocks);
 	g_test_add_func("/net/picker/last-piece-blocks",

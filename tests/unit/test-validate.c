@@ -57,20 +57,9 @@ static void test_paths(void)
 	const char *good[] = {"a",	   "a/b/c.txt", "it's; DROP TABLE--/x",
 			      "dir/ü.pdf", ".hidden",	"a..b",
 			      "..."};
-	const char *bad[] = {"",
-			     "/a",
-			     "a/",
-			     "a//b",
-			     ".",
-			     "..",
-			     "a/./b",
-			     "a/../b",
-			     "../a",
-			     "a\x01",
-			     "a\nb",
-			     "a\x7f"
-			     "b",
-			     "\xff"};
+	const char *bad[] = {"",     "/a",     "a/",	 "a//b", ".",
+			     "..",   "a/./b",  "a/../b", "../a", "a\x01",
+			     "a\nb", "a\177b", "\xff"};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(good); i++)
 		g_assert_true(tracker_validate_path(good[i], NULL));
