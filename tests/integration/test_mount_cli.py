@@ -37,10 +37,10 @@ class MountTestCase(lib.GroupfsTestCase):
         with open(config, "w") as f:
             f.write("[tracker]\npassword-iterations=1000\n")
         self.tracker = self.start_tracker("--config", config)
-        self.mounts = []
+        self.mount_paths = []
 
     def tearDown(self):
-        for path in self.mounts:
+        for path in self.mount_paths:
             if is_mounted(path):
                 subprocess.run(["fusermount3", "-u", "-z", path],
                                check=False)
@@ -55,7 +55,7 @@ class MountTestCase(lib.GroupfsTestCase):
     def mountpoint(self, user):
         path = os.path.join(self.tmp, "mnt-" + user.name)
         os.makedirs(path, exist_ok=True)
-        self.mounts.append(path)
+        self.mount_paths.append(path)
         return path
 
     def mount_fg(self, user, *options):
