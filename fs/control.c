@@ -277,6 +277,8 @@ static JsonObject *status_to_json(const NetEngineFileStatus *s)
 	json_object_set_int_member(o, "verified", s->verified);
 	json_object_set_double_member(o, "download_rate", s->download_rate);
 	json_object_set_double_member(o, "upload_rate", s->upload_rate);
+	json_object_set_int_member(o, "downloaded", s->downloaded);
+	json_object_set_int_member(o, "uploaded", s->uploaded);
 	json_object_set_int_member(o, "peers", s->peers);
 	return o;
 }

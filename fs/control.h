@@ -12,7 +12,8 @@
  *   {"op":"status"}
  *       -> {"ok":true, "files":[{"group", "path", "info_hash", "state":
  *           "S"|"D"|"C", "length", "pieces", "verified",
- *           "download_rate", "upload_rate", "peers"}]}
+ *           "download_rate", "upload_rate", "downloaded", "uploaded",
+ *           "peers"}]}
  *   {"op":"unshare", "group":G, "path":P}
  *       -> {"ok":true}
  *

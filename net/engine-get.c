@@ -8,8 +8,8 @@
  *   3. loop:   wait for every piece (net_torrent_wait_range over the
  *              whole file), reporting progress on a timer;
  *   4. worker: copy the verified data file to a temporary file next to
- *              the destination (copy_file_range: the kernel moves the
- *              bytes), fsync, rename into place.
+ *              the destination (a reflink, or copy_file_range: the
+ *              kernel moves the bytes) and rename it into place.
  *
  * The job is a GTask's data; every step checks whether the engine is
  * stopping, the caller cancelled, or the file was unshared meanwhile.
@@ -175,29 +175,11 @@ static gboolean fail_errno(GError **error, const char *what, const char *path)
 	return FALSE;
 }
 
-static gboolean copy_range(int from, int to, guint64 length, const char *tmp,
-			   GError **error)
-{
-	loff_t in = 0, out = 0;
-
-	while ((guint64)in < length) {
-		gsize chunk = MIN(length - (guint64)in, 1u << 30);
-		ssize_t n = copy_file_range(from, &in, to, &out, chunk, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return fail_errno(error, "write", tmp);
-		}
-	}
-	return TRUE;
-}
-
-/* Blocking: @src_fd's first @length bytes to @dest, atomically. */
-static gboolean write_dest(int src_fd, guint64 length, const char *dest,
-			   GError **error)
+/* Blocking: the complete @store to @dest, atomically: a temporary file
+ * renamed into place, so @dest appears whole or not at all. No fsync,
+ * as cp does not: the cache keeps the durable, verified copy, and the
+ * kernel writes this one back in its own time. */
+static gboolean write_dest(NetStore *store, const char *dest, GError **error)
 {
 	g_autofree char *dir = g_path_get_dirname(dest);
 	g_autofree char *base = g_path_get_basename(dest);
@@ -207,8 +189,9 @@ static gboolean write_dest(int src_fd, guint64 length, const char *dest,
 
 	if (fd < 0)
 		return fail_errno(error, "create a file in", dir);
-	ok = copy_range(src_fd, fd, length, tmp, error) &&
-	     (fsync(fd) == 0 || fail_errno(error, "write", tmp));
+	ok = net_store_copy_to(store, fd, error);
+	if (!ok)
+		g_prefix_error(error, "cannot write %s: ", dest);
 	if (close(fd) != 0 && ok)
 		ok = fail_errno(error, "write", tmp);
 	if (ok && rename(tmp, dest) != 0)
@@ -224,9 +207,7 @@ static void copy_in_thread(GTask *task, gpointer source, gpointer data,
 	GetJob *job = data;
 	GError *error = NULL;
 
-	if (!write_dest(net_store_get_data_fd(job->file->store),
-			net_store_get_length(job->file->store), job->dest,
-			&error))
+	if (!write_dest(job->file->store, job->dest, &error))
 		g_task_return_error(task, error);
 	else
 		g_task_return_boolean(task, TRUE);
@@ -303,7 +284,11 @@ static GError *get_interrupted(GTask *task)
 		return g_error_new(G_IO_ERROR, G_IO_ERROR_CANCELLED,
 				   "%s was unshared during the download",
 				   job->file->name);
-	return NULL;
+	if (job->file != NULL && job->file->disk_error != NULL) {
+		error = g_error_copy(job->file->disk_error);
+		g_prefix_error(&error, "%s: ", job->file->name);
+	}
+	return error;
 }
 
 static gboolean progress_tick(gpointer data)
@@ -329,6 +314,8 @@ static void wait_complete(GTask *task)
 {
 	GetJob *job = g_task_get_task_data(task);
 
+	/* Asked again: maybe there is room now. */
+	g_clear_error(&job->file->disk_error);
 	job->tick = g_timeout_add(PROGRESS_INTERVAL_MS, progress_tick, task);
 	progress_tick(task);
 }

@@ -44,9 +44,19 @@ typedef struct {
 	NetStore *store;
 	EngineSeat *seat; /* the file's place in the swarm, or NULL */
 
+	/* The store's last failure to write or sync (a full disk), until
+	 * a get asks for the file again; a get waiting for it fails. */
+	GError *disk_error;
+
+	/* A seed copy's data file as the last check saw it (ctime in ns;
+	 * 0 before the first), and when to look again. */
+	gint64 data_ctime;
+	gint64 next_check;
+
 	/* Workers that use the store; it is freed only when none is. */
 	guint io_busy;
 	gboolean syncing;
+	gboolean checking;
 	gboolean removing; /* unregistered; freed when io_busy drops to 0 */
 	gboolean keep_files; /* ... but its files stay on disk */
 	GTask *remove_task; /* the unshare waiting for that, or NULL */
@@ -88,6 +98,9 @@ EngineFile *engine_lookup_name(NetEngine *engine, const char *group,
 EngineFile *engine_lookup_hash(NetEngine *engine, const guint8 *info_hash);
 /* Takes a reference. */
 void engine_register(NetEngine *engine, EngineFile *file);
+/* The store of @file failed to write or sync: logged once, and any
+ * get of the file fails with @error. */
+void engine_file_disk_error(EngineFile *file, const GError *error);
 /* The store is open: start serving it. Takes ownership of @store. */
 void engine_file_attach(EngineFile *file, NetStore *store);
 void engine_unregister(NetEngine *engine, EngineFile *file);

@@ -247,6 +247,14 @@ static void torrent_complete(NetTorrent *torrent, gpointer data)
 					seat->file->info_hash);
 }
 
+static void torrent_error(NetTorrent *torrent, const GError *error,
+			  gpointer data)
+{
+	EngineSeat *seat = data;
+
+	engine_file_disk_error(seat->file, error);
+}
+
 /* ---- files --------------------------------------------------------- */
 
 void engine_swarm_add(EngineSwarm *swarm, EngineFile *file)
@@ -258,6 +266,7 @@ void engine_swarm_add(EngineSwarm *swarm, EngineFile *file)
 		.listen_port = net_acceptor_get_port(swarm->acceptor),
 		.is_member = is_member,
 		.on_complete = torrent_complete,
+		.on_error = torrent_error,
 		.data = seat,
 	};
 
@@ -302,6 +311,8 @@ void engine_swarm_fill_status(EngineSwarm *swarm, EngineFile *file,
 	net_torrent_get_stats(file->seat->torrent, &stats);
 	status->download_rate = stats.download_rate;
 	status->upload_rate = stats.upload_rate;
+	status->downloaded = stats.downloaded;
+	status->uploaded = stats.uploaded;
 	status->peers = stats.peers;
 }
 

@@ -2,6 +2,7 @@
  * engine.h. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib/gstdio.h>
 
@@ -11,6 +12,8 @@
 
 /* How often verified pieces are made durable (net_store_sync). */
 #define SYNC_INTERVAL_S 1
+/* How often a seed copy is looked at for changes made by others. */
+#define SEED_CHECK_INTERVAL_S 2
 
 void net_engine_file_status_free(NetEngineFileStatus *status)
 {
@@ -81,6 +84,7 @@ void engine_file_unref(EngineFile *file)
 	g_assert(file->seat == NULL);
 	g_clear_pointer(&file->store, net_store_free);
 	g_clear_pointer(&file->mi, net_metainfo_free);
+	g_clear_error(&file->disk_error);
 	g_free(file->group);
 	g_free(file->path);
 	g_free(file->name);
@@ -121,10 +125,24 @@ void engine_register(NetEngine *engine, EngineFile *file)
 	engine_registry_save(engine);
 }
 
+/* The ctime of a store's data file in nanoseconds; 0 if it cannot be
+ * known. An fstat of an open file reads no disk: the loop may call it. */
+static gint64 data_ctime(NetStore *store)
+{
+	struct stat st;
+
+	if (fstat(net_store_get_data_fd(store), &st) != 0)
+		return 0;
+	return st.st_ctim.tv_sec * G_GINT64_CONSTANT(1000000000) +
+	       st.st_ctim.tv_nsec;
+}
+
 void engine_file_attach(EngineFile *file, NetStore *store)
 {
 	g_assert(file->store == NULL);
 	file->store = store;
+	if (file->role == ENGINE_ROLE_SEED)
+		file->data_ctime = data_ctime(store);
 	if (!file->removing && !file->engine->stopping)
 		engine_swarm_add(file->engine->swarm, file);
 }
@@ -225,6 +243,15 @@ gboolean engine_ensure_dir(const char *dir, GError **error)
 
 /* ---- periodic sync ------------------------------------------------- */
 
+void engine_file_disk_error(EngineFile *file, const GError *error)
+{
+	/* Syncs and fetches retry every few seconds: one line per streak. */
+	if (file->disk_error != NULL)
+		return;
+	g_message("%s: %s", file->name, error->message);
+	file->disk_error = g_error_copy(error);
+}
+
 static void sync_in_thread(GTask *task, gpointer source, gpointer data,
 			   GCancellable *cancellable)
 {
@@ -243,7 +270,7 @@ static void sync_done(GObject *source, GAsyncResult *result, gpointer data)
 	g_autoptr(GError) error = NULL;
 
 	if (!g_task_propagate_boolean(G_TASK(result), &error))
-		g_message("%s: %s", file->name, error->message);
+		engine_file_disk_error(file, error);
 	file->syncing = FALSE;
 	engine_io_end(file);
 }
@@ -263,6 +290,83 @@ static void file_sync(EngineFile *file)
 	g_task_run_in_thread(task, sync_in_thread);
 }
 
+/* ---- seed copies changed on disk ----------------------------------- */
+
+/* Nothing of ours writes a seed copy after the share, so a new ctime on
+ * its data file means that somebody else did (an mtime can be put back,
+ * a ctime cannot). Then every piece is hashed again and those that no
+ * longer match stop being verified: net_store_read refuses them, so
+ * they are not served, and status counts them missing. The ctime to
+ * compare with is noted when the store is attached, right after it was
+ * hashed or reopened; changes made while the daemon was down are the
+ * store's business (see "Trust on reopen" in store.h). */
+
+typedef struct {
+	EngineFile *file; /* a reference */
+	gint64 seen; /* in: the ctime the last check saw, or 0 */
+	gint64 ctime; /* out: the ctime now */
+	guint32 dropped; /* out: pieces that no longer match */
+	GError *error;
+} SeedCheck;
+
+static void seed_check_free(SeedCheck *job)
+{
+	engine_file_unref(job->file);
+	g_clear_error(&job->error);
+	g_free(job);
+}
+
+static void seed_check_in_thread(GTask *task, gpointer source, gpointer data,
+				 GCancellable *cancellable)
+{
+	SeedCheck *job = data;
+	NetStore *store = job->file->store;
+	guint32 before = net_store_verified_count(store);
+
+	job->ctime = data_ctime(store);
+	if (job->seen != 0 && job->ctime != job->seen &&
+	    net_store_verify_all(store, &job->error))
+		job->dropped = before - net_store_verified_count(store);
+	g_task_return_boolean(task, TRUE);
+}
+
+static void seed_checked(GObject *source, GAsyncResult *result, gpointer data)
+{
+	SeedCheck *job = g_task_get_task_data(G_TASK(result));
+	EngineFile *file = job->file;
+
+	file->checking = FALSE;
+	file->data_ctime = job->ctime;
+	if (job->error != NULL)
+		g_message("%s: %s", file->name, job->error->message);
+	else if (job->dropped > 0)
+		g_message("%s: its seed copy was changed on disk; %u pieces "
+			  "no longer match and are not served; share the file "
+			  "again to publish the new version",
+			  file->name, job->dropped);
+	engine_io_end(file);
+}
+
+static void seed_check(EngineFile *file)
+{
+	gint64 now = g_get_monotonic_time();
+	g_autoptr(GTask) task = NULL;
+	SeedCheck *job;
+
+	if (file->role != ENGINE_ROLE_SEED || file->store == NULL ||
+	    file->checking || file->removing || now < file->next_check)
+		return;
+	file->next_check = now + SEED_CHECK_INTERVAL_S * G_USEC_PER_SEC;
+	file->checking = TRUE;
+	engine_io_begin(file);
+	job = g_new0(SeedCheck, 1);
+	job->file = engine_file_ref(file);
+	job->seen = file->data_ctime;
+	task = g_task_new(NULL, NULL, seed_checked, NULL);
+	g_task_set_task_data(task, job, (GDestroyNotify)seed_check_free);
+	g_task_run_in_thread(task, seed_check_in_thread);
+}
+
 static gboolean sync_tick(gpointer data)
 {
 	NetEngine *engine = data;
@@ -270,12 +374,29 @@ static gboolean sync_tick(gpointer data)
 	EngineFile *file;
 
 	g_hash_table_iter_init(&iter, engine->files_by_hash);
-	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&file))
+	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&file)) {
 		file_sync(file);
+		seed_check(file);
+	}
 	return G_SOURCE_CONTINUE;
 }
 
 /* ---- life cycle ---------------------------------------------------- */
+
+/* Every TLS connection that GIO makes here goes to the tracker (peers
+ * use OpenSSL), so its CA is the only one the daemon needs. As GIO's
+ * default it also spares each new connection a parse of the system CA
+ * bundle (20 ms, on the loop for announces) before libsoup hands it the
+ * session's own database. */
+static void trust_tracker_ca_by_default(const char *ca_file)
+{
+	g_autofree char *absolute = g_canonicalize_filename(ca_file, NULL);
+	g_autoptr(GTlsDatabase) ca = g_tls_file_database_new(absolute, NULL);
+
+	if (ca != NULL)
+		g_tls_backend_set_default_database(g_tls_backend_get_default(),
+						   ca);
+}
 
 static gboolean engine_connect_tracker(NetEngine *engine,
 				       const NetEngineConfig *config,
@@ -285,8 +406,39 @@ static gboolean engine_connect_tracker(NetEngine *engine,
 					  error);
 	if (engine->api == NULL)
 		return FALSE;
+	trust_tracker_ca_by_default(config->ca_file);
 	net_tracker_api_set_token(engine->api, config->token);
 	return TRUE;
+}
+
+static void warm_up_in_thread(GTask *task, gpointer source, gpointer data,
+			      GCancellable *cancellable)
+{
+	NetEngine *engine = data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) reply = net_tracker_api_call(
+		engine->api, "GET", "whoami", NULL, &error);
+
+	if (reply == NULL)
+		g_debug("warming up the tracker connection: %s",
+			error->message);
+}
+
+static void warmed_up(GObject *source, GAsyncResult *result, gpointer data)
+{
+	engine_work_end(data);
+}
+
+/* One cheap request at start, so that the first get finds a connection
+ * to the tracker open (TCP, TLS, certificate checked) in the session's
+ * pool instead of paying for it on the way to its first byte. */
+static void warm_up_tracker(NetEngine *engine)
+{
+	g_autoptr(GTask) task = g_task_new(NULL, NULL, warmed_up, engine);
+
+	engine_work_begin(engine);
+	g_task_set_task_data(task, engine, NULL);
+	g_task_run_in_thread(task, warm_up_in_thread);
 }
 
 NetEngine *net_engine_new(const NetEngineConfig *config, GError **error)
@@ -312,6 +464,7 @@ NetEngine *net_engine_new(const NetEngineConfig *config, GError **error)
 		return NULL;
 	engine->sync_source =
 		g_timeout_add_seconds(SYNC_INTERVAL_S, sync_tick, engine);
+	warm_up_tracker(engine);
 	return g_steal_pointer(&engine);
 }
 

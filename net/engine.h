@@ -67,6 +67,10 @@ typedef struct {
 	guint32 verified;
 	double download_rate; /* bytes per second */
 	double upload_rate;
+	/* Payload bytes received from and sent to peers since the daemon
+	 * started: which peers served a download shows in their uploaded. */
+	guint64 downloaded;
+	guint64 uploaded;
 	guint peers;
 	gboolean pinned; /* every piece is fetched in the background */
 } NetEngineFileStatus;

@@ -71,6 +71,11 @@ static NetTrackerApi *tracker_api_new(const char *url, GTlsDatabase *database,
 	api->session = soup_session_new_with_options(
 		"timeout", REQUEST_TIMEOUT, "user-agent",
 		"groupfs/" GROUPFS_VERSION, "tls-database", database, NULL);
+	/* Direct connections, as announce.c makes: the tracker is named by
+	 * the user, and looking for a desktop proxy loads GIO's proxy
+	 * modules on the first request, or aborts where GSettings schemas
+	 * are missing. */
+	soup_session_set_proxy_resolver(api->session, NULL);
 	return g_steal_pointer(&api);
 }
 

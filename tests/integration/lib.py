@@ -10,11 +10,13 @@ its stderr is checked for sanitizer reports. Every mount made with
 User.mount is unmounted in tearDown, before anything else, whatever the
 test did.
 """
+import hashlib
 import http.client
 import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -137,18 +139,22 @@ class Tracker:
         self.process = None
         self.url = None
         self.port = 0
+        # Where it listens, and a command prefix to run it with (e.g.
+        # "ip netns exec NS"); loopback and none by default.
+        self.host = "127.0.0.1"
+        self.wrap = []
 
     def start(self, port=0):
         """Starts the tracker; with port 0 it keeps the port it had
         before, or picks an ephemeral one the first time."""
         port = port or self.port
         log = os.path.join(self.test.tmp, f"tracker-{time.monotonic_ns()}.log")
-        argv = [TRACKER, "--listen", f"127.0.0.1:{port}",
-                "--data", self.data_dir] + self.extra_args
+        argv = self.wrap + [TRACKER, "--listen", f"{self.host}:{port}",
+                            "--data", self.data_dir] + self.extra_args
         self.process = Process(argv, self.test.env(), log)
         self.test.processes.append(self.process)
         m = self.process.wait_for_line(
-            r"listening on (https://127\.0\.0\.1:(\d+))")
+            r"listening on (https://" + re.escape(self.host) + r":(\d+))")
         self.url = m.group(1).decode()
         self.port = int(m.group(2))
         return self
@@ -167,6 +173,9 @@ class User:
         self.password = password or f"pw-{name}-secret"
         self.home = os.path.join(test.tmp, "home-" + name)
         os.makedirs(self.home, exist_ok=True)
+        # A command prefix for everything run as this user, e.g.
+        # "ip netns exec NS".
+        self.wrap = []
 
     def env(self):
         env = self.test.env()
@@ -176,7 +185,7 @@ class User:
     def run(self, *args, input=None, check=None, timeout=60):
         """Runs `groupfs ARGS`; returns CompletedProcess with text output.
         With check=N asserts the exit status is N."""
-        r = subprocess.run([GROUPFS] + [str(a) for a in args],
+        r = subprocess.run(self.wrap + [GROUPFS] + [str(a) for a in args],
                            env=self.env(), input=input,
                            capture_output=True, text=True, timeout=timeout)
         self.test.assert_clean(r.stderr.encode(), f"groupfs {args}")
@@ -250,6 +259,36 @@ class User:
     def socket_path(self):
         return os.path.join(self.home, "run", "control.sock")
 
+    def control(self, request, timeout=WAIT, on_event=None):
+        """Sends @request (a dict) on the daemon's control socket and
+        returns the final reply (the one with "ok" or "error"); events
+        before it (a get's progress) go to @on_event."""
+        deadline = time.monotonic() + timeout
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.socket_path)
+            s.sendall(json.dumps(request).encode() + b"\n")
+            with s.makefile("rb") as reader:
+                while True:
+                    s.settimeout(max(0.01, deadline - time.monotonic()))
+                    line = reader.readline()
+                    if not line:
+                        raise AssertionError(f"the daemon of {self.name} "
+                                             f"hung up on {request}")
+                    reply = json.loads(line)
+                    if "event" not in reply:
+                        return reply
+                    if on_event:
+                        on_event(reply)
+
+    def files(self):
+        """The daemon's status as {"G/PATH": fields}: state, length,
+        pieces, verified, downloaded, uploaded, peers, ..."""
+        reply = self.control({"op": "status"})
+        if not reply.get("ok"):
+            raise AssertionError(f"status of {self.name}: {reply}")
+        return {f["group"] + "/" + f["path"]: f for f in reply["files"]}
+
 
 class Daemon:
     """A user's `groupfs serve -f`, whose log is its stderr."""
@@ -266,7 +305,7 @@ class Daemon:
         test = self.user.test
         log = os.path.join(test.tmp, f"daemon-{self.user.name}-"
                            f"{time.monotonic_ns()}.log")
-        argv = [GROUPFS, "serve", "-f"]
+        argv = self.user.wrap + [GROUPFS, "serve", "-f"]
         for o in self.options:
             argv += ["-o", o]
         self.process = Process(argv, self.user.env(), log)
@@ -281,6 +320,57 @@ class Daemon:
 
     def output(self):
         return self.process.output().decode(errors="replace")
+
+    def freeze(self):
+        """SIGSTOP: the daemon holds its connections but answers nothing
+        until thaw()."""
+        self.process.signal(signal.SIGSTOP)
+
+    def thaw(self):
+        self.process.signal(signal.SIGCONT)
+
+    def kill(self):
+        """SIGKILL, as a crash would; waits until it is gone."""
+        self.process.signal(signal.SIGCONT)
+        self.process.kill()
+
+    def running(self):
+        return self.process.proc.poll() is None
+
+
+def random_file(path, size):
+    """Writes @size random bytes to @path; returns their SHA-256."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 1 << 22))
+            digest.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def wait_until(predicate, what, timeout=WAIT, interval=0.02):
+    """Polls @predicate until it returns something true, which is
+    returned; fails naming @what after @timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting "
+                                 f"for {what}")
+        time.sleep(interval)
 
 
 class Mount:
@@ -414,17 +504,24 @@ class GroupfsTestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="groupfs-test-")
         self.processes = []
         self.mounts = []
+        # tearDown stops them, but does not run when a subclass's setUp
+        # fails after starting some; cleanups always run.
+        self.addCleanup(self.stop_everything)
 
-    def tearDown(self):
+    def stop_everything(self):
         # Mounts first: a killed daemon leaves a dead mount that nothing
-        # under it could be removed through.
+        # under it could be removed through. Runs twice (tearDown, then
+        # the cleanup); the second time finds nothing left to do.
         for m in getattr(self, "mounts", []):
             m.teardown()
+        for p in self.processes:
+            p.kill()
+
+    def tearDown(self):
+        self.stop_everything()
         for m in getattr(self, "mounts", []):
             if m.process is None:
                 self.assert_clean(m.output().encode(), "groupfs mount")
-        for p in self.processes:
-            p.kill()
         for p in self.processes:
             self.assert_clean(p.output(), p.argv[0])
         if os.environ.get("GROUPFS_KEEP_TMP"):
