@@ -11,6 +11,8 @@
 #include <glib/gstdio.h>
 
 #include "engine-listing.h"
+#include "metainfo.h"
+#include "piece-hash.h"
 
 /* What the engine said about its files is fetched again when a reader
  * asks and it is older than this. */
@@ -71,12 +73,25 @@ struct _FsBackendHandle {
 	int fd;
 	char *staging_path; /* NULL for reading */
 
+	/* Writing: the pieces hashed as they fill (see "hashing while it
+	 * is written"). Under hash_lock, any FUSE thread. */
+	GMutex hash_lock;
+	guint64 hashed_to; /* bytes written in order from 0 */
+	gboolean in_order; /* every write so far continued at hashed_to */
+	GByteArray *hashes; /* 20 bytes per full piece below hashed_to */
+	guint8 *piece; /* a buffer of one piece, to read it back */
+	/* Set once by the first publish: the staging file is read-only
+	 * from then on, and (unless NULL) these are its pieces' hashes. */
+	gboolean frozen;
+	GBytes *final_hashes;
+
 	/* Reading. */
 	char info_hash[41];
 	NetEngineFile *file; /* atomic pointer; set and freed on the loop */
 	/* Loop thread only. */
 	gboolean opening;
 	gboolean closed;
+	gboolean relisted; /* the listing was fetched again for this open */
 	GError *open_error;
 	GHashTable *waits; /* id -> Wait */
 };
@@ -115,6 +130,10 @@ static void handle_unref(FsBackendHandle *handle)
 		g_unlink(handle->staging_path);
 	g_clear_pointer(&handle->waits, g_hash_table_unref);
 	g_clear_error(&handle->open_error);
+	g_clear_pointer(&handle->hashes, g_byte_array_unref);
+	g_clear_pointer(&handle->final_hashes, g_bytes_unref);
+	g_free(handle->piece);
+	g_mutex_clear(&handle->hash_lock);
 	g_free(handle->staging_path);
 	g_free(handle->group);
 	g_free(handle->path);
@@ -132,6 +151,7 @@ static FsBackendHandle *handle_new(FsEngineBackend *backend, int fd,
 	handle->group = g_strdup(group);
 	handle->path = g_strdup(path);
 	handle->waits = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+	g_mutex_init(&handle->hash_lock);
 	return handle;
 }
 
@@ -343,13 +363,11 @@ static void set_live(FsEngineBackend *backend, const char *info_hash,
 	g_mutex_unlock(&backend->lock);
 }
 
-/* The file is open, or could not be: start what waited for that. */
-static void opened_file(GObject *source, GAsyncResult *result, gpointer data)
+/* The open of @handle ended with @file, or with @error (taken): start
+ * what waited for that. */
+static void open_done(FsBackendHandle *handle, NetEngineFile *file,
+		      GError *error)
 {
-	FsBackendHandle *handle = data;
-	GError *error = NULL;
-	NetEngineFile *file = net_engine_open_file_finish(
-		handle->backend->engine, result, &error);
 	g_autoptr(GList) waits = NULL;
 
 	handle->opening = FALSE;
@@ -369,11 +387,83 @@ static void opened_file(GObject *source, GAsyncResult *result, gpointer data)
 		g_atomic_pointer_set(&handle->file, file);
 		set_live(handle->backend, handle->info_hash, file);
 	}
-	handle->open_error = to_io_error(error);
+	handle->open_error = error;
 	waits = g_hash_table_get_values(handle->waits);
 	for (GList *l = waits; l != NULL; l = l->next)
 		wait_start(handle, l->data);
 	handle_unref(handle);
+}
+
+static void opened_file(GObject *source, GAsyncResult *result, gpointer data);
+
+/* An open that asks the tracker again before it fails. */
+typedef struct {
+	FsBackendHandle *handle; /* the open's reference */
+	GError *error; /* what the open fails with if nothing newer shows */
+} Relist;
+
+/* Back on the loop with the group's listing fresh from the tracker: a
+ * newer version of the file is opened instead; else the open fails. */
+static void relisted(GObject *source, GAsyncResult *result, gpointer data)
+{
+	Relist *relist = data;
+	FsBackendHandle *handle = relist->handle;
+	FsEngineBackend *backend = handle->backend;
+	g_autoptr(FsListed) file = fs_listing_find(
+		backend->listing, handle->group, handle->path, NULL, NULL);
+	GError *error = relist->error;
+
+	g_free(relist);
+	backend->busy--;
+	if (file == NULL || handle->closed ||
+	    strcmp(file->info_hash, handle->info_hash) == 0) {
+		open_done(handle, NULL, error);
+		return;
+	}
+	g_error_free(error);
+	memcpy(handle->info_hash, file->info_hash, sizeof(handle->info_hash));
+	net_engine_open_file_async(backend->engine, handle->group, handle->path,
+				   handle->info_hash, opened_file, handle);
+}
+
+static void relist_in_thread(GTask *task, gpointer source, gpointer data,
+			     GCancellable *cancellable)
+{
+	Relist *relist = data;
+	FsBackendHandle *handle = relist->handle;
+
+	fs_listing_refresh_now(handle->backend->listing, handle->group);
+	g_task_return_boolean(task, TRUE);
+}
+
+/* The snapshot showed a version that the tracker no longer lists: ask
+ * the tracker once more, in a worker, before failing with @error. */
+static void relist(FsBackendHandle *handle, GError *error)
+{
+	Relist *relist = g_new0(Relist, 1);
+	g_autoptr(GTask) task = g_task_new(NULL, NULL, relisted, relist);
+
+	relist->handle = handle;
+	relist->error = error;
+	handle->relisted = TRUE;
+	handle->backend->busy++;
+	g_task_set_task_data(task, relist, NULL);
+	g_task_run_in_thread(task, relist_in_thread);
+}
+
+static void opened_file(GObject *source, GAsyncResult *result, gpointer data)
+{
+	FsBackendHandle *handle = data;
+	GError *error = NULL;
+	NetEngineFile *file = net_engine_open_file_finish(
+		handle->backend->engine, result, &error);
+
+	error = to_io_error(error);
+	if (file == NULL && !handle->relisted && !handle->closed &&
+	    g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+		relist(handle, error);
+	else
+		open_done(handle, file, error);
 }
 
 static gboolean open_on_loop(gpointer data)
@@ -400,8 +490,11 @@ static FsBackendHandle *eb_open(gpointer self, const char *group,
 	FsBackendHandle *handle;
 	int fd;
 
-	if (file == NULL)
+	if (file == NULL) {
+		/* The kernel knew it: the tracker may list it again. */
+		fs_listing_refresh(backend->listing, group);
 		return NULL;
+	}
 	/* Stands in for the data file until the engine has it open. */
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -615,7 +708,133 @@ static FsBackendHandle *eb_create(gpointer self, const char *group,
 	}
 	handle = handle_new(backend, fd, group, path);
 	handle->staging_path = g_steal_pointer(&staging);
+	handle->in_order = TRUE;
+	handle->hashes = g_byte_array_new();
 	return handle;
+}
+
+/* ---- hashing while it is written ------------------------------------ */
+
+/* `cp` writes in order, so each piece is hashed as soon as it is full,
+ * read back from the page cache on the writer's FUSE thread; publishing
+ * then has only the last piece left to hash. The piece length is the
+ * one of any file up to 2 GiB; a longer file, or any write that does
+ * not continue where the last one ended, leaves the hashing to the
+ * publish. */
+#define HASH_PIECE_LENGTH net_metainfo_choose_piece_length(0)
+#define HASH_MAX_LENGTH \
+	((guint64)HASH_PIECE_LENGTH * NET_METAINFO_TARGET_PIECES)
+
+/* Under hash_lock. */
+static void hash_give_up(FsBackendHandle *handle)
+{
+	handle->in_order = FALSE;
+	g_clear_pointer(&handle->hashes, g_byte_array_unref);
+	g_clear_pointer(&handle->piece, g_free);
+}
+
+/* Under hash_lock: hashes @len bytes at @offset into the list. */
+static gboolean hash_piece(FsBackendHandle *handle, guint64 offset, gsize len)
+{
+	guint8 md[NET_PIECE_HASH_SIZE];
+	gsize done = 0;
+
+	if (handle->piece == NULL)
+		handle->piece = g_malloc(HASH_PIECE_LENGTH);
+	while (done < len) {
+		ssize_t n = pread(handle->fd, handle->piece + done, len - done,
+				  (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return FALSE;
+		done += (gsize)n;
+	}
+	net_piece_hash_compute(handle->piece, len, md);
+	g_byte_array_append(handle->hashes, md, sizeof(md));
+	return TRUE;
+}
+
+/* Under hash_lock: hashes the pieces that are full now. */
+static void hash_full_pieces(FsBackendHandle *handle)
+{
+	guint64 piece_length = HASH_PIECE_LENGTH;
+
+	if (handle->hashed_to > HASH_MAX_LENGTH) {
+		hash_give_up(handle);
+		return;
+	}
+	while ((handle->hashes->len / NET_PIECE_HASH_SIZE + 1) * piece_length <=
+	       handle->hashed_to) {
+		guint64 offset = handle->hashes->len / NET_PIECE_HASH_SIZE *
+				 piece_length;
+
+		if (!hash_piece(handle, offset, piece_length)) {
+			hash_give_up(handle);
+			return;
+		}
+	}
+}
+
+static void eb_staged(FsBackendHandle *handle, guint64 offset, guint64 bytes)
+{
+	g_mutex_lock(&handle->hash_lock);
+	if (handle->in_order && !handle->frozen &&
+	    offset == handle->hashed_to) {
+		handle->hashed_to += bytes;
+		hash_full_pieces(handle);
+	} else if (handle->in_order) {
+		hash_give_up(handle);
+	}
+	g_mutex_unlock(&handle->hash_lock);
+}
+
+/* Under hash_lock: the hashes of the whole file, if the writes hashed
+ * every byte it holds. A truncate is not reported to us: a file that is
+ * shorter than what was hashed, or has a hole where hashed bytes were,
+ * is hashed again at the publish. */
+static GBytes *hash_finish(FsBackendHandle *handle)
+{
+	guint64 piece_length = HASH_PIECE_LENGTH;
+	guint64 full;
+	struct stat st;
+
+	if (!handle->in_order || fstat(handle->fd, &st) != 0 ||
+	    (guint64)st.st_size != handle->hashed_to ||
+	    (st.st_size > 0 && lseek(handle->fd, 0, SEEK_HOLE) != st.st_size))
+		return NULL;
+	full = handle->hashes->len / NET_PIECE_HASH_SIZE * piece_length;
+	if (full < handle->hashed_to &&
+	    !hash_piece(handle, full, handle->hashed_to - full))
+		return NULL;
+	return g_bytes_new(handle->hashes->data, handle->hashes->len);
+}
+
+/* The staging file becomes the seed copy as it is, so from its first
+ * publish on nothing may write it: the handle's descriptor is swapped,
+ * at the same number, for a read-only one (a write through fs/ fails
+ * from then on), and the hashes are taken. FALSE when it cannot be:
+ * the publish copies the file then. On the publishing FUSE thread. */
+static gboolean staging_freeze(FsBackendHandle *handle)
+{
+	gboolean frozen;
+	int fd;
+
+	g_mutex_lock(&handle->hash_lock);
+	if (!handle->frozen) {
+		fd = open(handle->staging_path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && dup3(fd, handle->fd, O_CLOEXEC) >= 0) {
+			handle->frozen = TRUE;
+			handle->final_hashes = hash_finish(handle);
+		}
+		if (fd >= 0)
+			close(fd);
+		hash_give_up(handle);
+	}
+	frozen = handle->frozen;
+	g_mutex_unlock(&handle->hash_lock);
+	return frozen;
 }
 
 /* An operation on the loop, with its done. */
@@ -692,8 +911,15 @@ static gboolean publish_on_loop(gpointer data)
 	FsBackendHandle *handle = op->handle;
 
 	op->backend->busy++;
-	net_engine_share_async(op->backend->engine, handle->staging_path,
-			       handle->group, handle->path, NULL, shared, op);
+	if (op->flag)
+		net_engine_share_adopt_async(
+			op->backend->engine, handle->staging_path,
+			handle->group, handle->path, handle->final_hashes, NULL,
+			shared, op);
+	else
+		net_engine_share_async(op->backend->engine,
+				       handle->staging_path, handle->group,
+				       handle->path, NULL, shared, op);
 	return G_SOURCE_REMOVE;
 }
 
@@ -703,6 +929,8 @@ static void eb_publish(FsBackendHandle *handle, FsBackendDoneFunc done,
 	Op *op = op_new(handle->backend, NULL, NULL, NULL, done, data);
 
 	op->handle = handle_ref(handle);
+	/* Frozen, it is the seed copy; else (out of descriptors) a copy. */
+	op->flag = staging_freeze(handle);
 	op_start(op, publish_on_loop);
 }
 
@@ -853,6 +1081,11 @@ static void renamed(GObject *source, GAsyncResult *result, gpointer data)
 	if (record != NULL) {
 		fs_listing_remove(op->backend->listing, op->group, op->from);
 		fs_listing_put(op->backend->listing, op->group, record);
+		/* What we serve or hold follows; not held here: nothing to
+		 * follow. */
+		net_engine_rename(op->backend->engine, op->group, op->from,
+				  op->to, NULL);
+		fetch_status(op->backend);
 	}
 	op_finish(op, error);
 }
@@ -991,6 +1224,7 @@ static const FsBackendOps engine_backend_ops = {
 	.wait_range = eb_wait_range,
 	.cancel_wait = eb_cancel_wait,
 	.want_range = eb_want_range,
+	.staged = eb_staged,
 	.publish = eb_publish,
 	.close = eb_close,
 	.unlink = eb_unlink,

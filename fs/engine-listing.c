@@ -415,6 +415,11 @@ void fs_listing_refresh(FsListing *listing, const char *name)
 	g_cond_signal(&listing->wake);
 }
 
+void fs_listing_refresh_now(FsListing *listing, const char *group)
+{
+	refresh(listing, group, NULL);
+}
+
 /* ---- queries --------------------------------------------------------- */
 
 static GPtrArray *entries_new(void)

@@ -63,6 +63,11 @@ gboolean fs_listing_has_group(FsListing *listing, const char *group);
 /* Fetch @group (NULL: everything) soon, unless it is fresh. */
 void fs_listing_refresh(FsListing *listing, const char *group);
 
+/* Blocking, for a worker thread: fetches @group's files now, whatever
+ * their age (a reader found the snapshot behind the tracker). A failure
+ * is logged: the snapshot stays as it was. */
+void fs_listing_refresh_now(FsListing *listing, const char *group);
+
 /* Patches, after the tracker said yes: @record is its file record. */
 void fs_listing_put(FsListing *listing, const char *group, JsonObject *record);
 /* A file we published, as we know it. */

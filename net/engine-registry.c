@@ -221,6 +221,38 @@ void engine_registry_forget(NetEngine *engine, const EngineFile *file,
 	g_task_run_in_thread(task, forget_in_thread);
 }
 
+/* ---- renaming ------------------------------------------------------ */
+
+gboolean net_engine_rename(NetEngine *engine, const char *group,
+			   const char *from, const char *to, GError **error)
+{
+	EngineFile *file = engine_lookup_name(engine, group, from);
+	EngineFile *replaced;
+
+	if (!net_engine_check_name(group, to, error))
+		return FALSE;
+	if (file == NULL) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+			    "%s/%s is not shared or fetched here", group, from);
+		return FALSE;
+	}
+	if (strcmp(from, to) == 0)
+		return TRUE;
+	replaced = engine_lookup_name(engine, group, to);
+	if (replaced != NULL)
+		engine_unregister(engine, replaced);
+	/* files_by_name's key is the file's own name: out, then in again. */
+	g_hash_table_remove(engine->files_by_name, file->name);
+	g_free(file->path);
+	g_free(file->name);
+	file->path = g_strdup(to);
+	file->name = g_strconcat(group, "/", to, NULL);
+	g_hash_table_insert(engine->files_by_name, file->name, file);
+	engine_registry_save(engine);
+	g_info("%s/%s is now %s", group, from, file->name);
+	return TRUE;
+}
+
 /* ---- restoring ----------------------------------------------------- */
 
 NetStore *engine_store_open(const char *dir, const NetMetainfo *mi,

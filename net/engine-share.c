@@ -1,21 +1,27 @@
 /* engine-share: publishing a file. In order, so that the tracker never
  * lists a file that this member cannot serve:
  *
- *   1. worker: hash the file into a metainfo;
+ *   1. worker: hash the file into a metainfo (or, for an adopted file
+ *              whose caller hashed it, build it from those hashes);
  *   2. loop:   find whether this content is already registered;
  *   3. worker: copy it into the data folder as a seed copy (verified
- *              again: what is served is what was hashed), save its
- *              .torrent, then send the metainfo to the tracker; if the
- *              tracker refuses, the copy is deleted;
+ *              again: what is served is what was hashed) or, for an
+ *              adopted file that nobody writes any more, link it in as
+ *              it is; save its .torrent, then send the metainfo to the
+ *              tracker; if the tracker refuses, the copy is deleted;
  *   4. loop:   register it and start seeding, replacing an older
  *              version published at the same path.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib/gstdio.h>
 
+#include "bencode.h"
 #include "engine-private.h"
 #include "net-error.h"
+#include "piece-hash.h"
 
 typedef struct {
 	NetEngine *engine; /* kept alive by engine_work_begin */
@@ -25,6 +31,8 @@ typedef struct {
 	NetMetainfo *mi;
 	NetStore *store; /* the new seed copy, from step 3 */
 	gboolean reuse; /* already registered: only publish again */
+	gboolean adopt; /* @file itself becomes the seed copy */
+	GBytes *hashes; /* the adopter's piece hashes, or NULL */
 } ShareJob;
 
 static void share_job_free(ShareJob *job)
@@ -35,10 +43,53 @@ static void share_job_free(ShareJob *job)
 	g_free(job->path);
 	g_clear_pointer(&job->mi, net_metainfo_free);
 	g_clear_pointer(&job->store, net_store_free);
+	g_clear_pointer(&job->hashes, g_bytes_unref);
 	g_free(job);
 }
 
 /* ---- 1. hash ------------------------------------------------------- */
+
+/* The metainfo of a file of @length bytes whose pieces the adopter
+ * hashed; NULL (no error) when @hashes do not fit that length. */
+static NetMetainfo *metainfo_from_hashes(const char *name, guint64 length,
+					 GBytes *hashes, GError **error)
+{
+	guint32 piece_length = net_metainfo_choose_piece_length(length);
+	g_autoptr(NetBencode) dict = NULL;
+	g_autoptr(GBytes) info = NULL;
+
+	if (g_bytes_get_size(hashes) !=
+	    net_piece_hash_count(length, piece_length) * NET_PIECE_HASH_SIZE)
+		return NULL;
+	dict = net_bencode_new_dict();
+	net_bencode_dict_insert(dict, "length",
+				net_bencode_new_int((gint64)length));
+	net_bencode_dict_insert(dict, "name", net_bencode_new_str(name));
+	net_bencode_dict_insert(dict, "piece length",
+				net_bencode_new_int(piece_length));
+	net_bencode_dict_insert(
+		dict, "pieces",
+		net_bencode_new_string(g_bytes_get_data(hashes, NULL),
+				       g_bytes_get_size(hashes)));
+	info = net_bencode_encode(dict);
+	return net_metainfo_new_from_info(info, error);
+}
+
+static NetMetainfo *adopted_metainfo(ShareJob *job, const char *name,
+				     GError **error)
+{
+	struct stat st;
+
+	if (g_stat(job->file, &st) != 0) {
+		int err = errno;
+
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),
+			    "cannot read %s: %s", job->file, g_strerror(err));
+		return NULL;
+	}
+	return metainfo_from_hashes(name, (guint64)st.st_size, job->hashes,
+				    error);
+}
 
 static void hash_in_thread(GTask *task, gpointer source, gpointer data,
 			   GCancellable *cancellable)
@@ -47,7 +98,11 @@ static void hash_in_thread(GTask *task, gpointer source, gpointer data,
 	g_autofree char *name = g_path_get_basename(job->path);
 	GError *error = NULL;
 
-	job->mi = net_metainfo_new_from_file(job->file, name, 0, &error);
+	if (job->hashes != NULL)
+		job->mi = adopted_metainfo(job, name, &error);
+	if (job->mi == NULL && error == NULL)
+		job->mi =
+			net_metainfo_new_from_file(job->file, name, 0, &error);
 	if (job->mi == NULL)
 		g_task_return_error(task, error);
 	else
@@ -78,6 +133,12 @@ static NetStore *import_copy(NetEngine *engine, ShareJob *job, GError **error)
 {
 	g_autoptr(GBytes) hashes = engine_piece_hashes(job->mi);
 
+	if (job->adopt)
+		return net_store_adopt(engine->data_dir,
+				       net_metainfo_get_info_hash(job->mi),
+				       net_metainfo_get_piece_length(job->mi),
+				       net_metainfo_get_length(job->mi), hashes,
+				       job->file, error);
 	return net_store_import(
 		engine->data_dir, net_metainfo_get_info_hash(job->mi),
 		net_metainfo_get_piece_length(job->mi),
@@ -204,38 +265,66 @@ static void hashed(GObject *source, GAsyncResult *result, gpointer data)
 	g_object_unref(next);
 }
 
-void net_engine_share_async(NetEngine *engine, const char *file,
-			    const char *group, const char *path,
-			    GCancellable *cancellable,
-			    GAsyncReadyCallback callback, gpointer data)
+static void share_start(NetEngine *engine, ShareJob *job,
+			GCancellable *cancellable, GAsyncReadyCallback callback,
+			gpointer data)
 {
 	GTask *task = g_task_new(NULL, cancellable, callback, data);
 	g_autoptr(GTask) hash = NULL;
-	ShareJob *job = g_new0(ShareJob, 1);
 	GError *error = NULL;
 
 	engine_work_begin(engine);
 	job->engine = engine;
-	job->file = g_strdup(file);
-	job->group = g_strdup(group);
-	job->path = g_strdup(path);
 	g_task_set_task_data(task, job, (GDestroyNotify)share_job_free);
 	if (!engine_check_running(engine, &error) ||
-	    !net_engine_check_name(group, path, &error)) {
+	    !net_engine_check_name(job->group, job->path, &error)) {
 		g_task_return_error(task, error);
 		g_object_unref(task);
 		return;
 	}
-	if (!g_path_is_absolute(file)) {
-		g_task_return_new_error(task, G_IO_ERROR,
-					G_IO_ERROR_INVALID_ARGUMENT,
-					"'%s' is not an absolute path", file);
+	if (!g_path_is_absolute(job->file)) {
+		g_task_return_new_error(
+			task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			"'%s' is not an absolute path", job->file);
 		g_object_unref(task);
 		return;
 	}
 	hash = g_task_new(NULL, cancellable, hashed, task);
 	g_task_set_task_data(hash, job, NULL);
 	g_task_run_in_thread(hash, hash_in_thread);
+}
+
+static ShareJob *share_job_new(const char *file, const char *group,
+			       const char *path)
+{
+	ShareJob *job = g_new0(ShareJob, 1);
+
+	job->file = g_strdup(file);
+	job->group = g_strdup(group);
+	job->path = g_strdup(path);
+	return job;
+}
+
+void net_engine_share_async(NetEngine *engine, const char *file,
+			    const char *group, const char *path,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer data)
+{
+	share_start(engine, share_job_new(file, group, path), cancellable,
+		    callback, data);
+}
+
+void net_engine_share_adopt_async(NetEngine *engine, const char *file,
+				  const char *group, const char *path,
+				  GBytes *piece_hashes,
+				  GCancellable *cancellable,
+				  GAsyncReadyCallback callback, gpointer data)
+{
+	ShareJob *job = share_job_new(file, group, path);
+
+	job->adopt = TRUE;
+	job->hashes = piece_hashes ? g_bytes_ref(piece_hashes) : NULL;
+	share_start(engine, job, cancellable, callback, data);
 }
 
 char *net_engine_share_finish(NetEngine *engine, GAsyncResult *result,

@@ -124,6 +124,20 @@ void net_engine_share_async(NetEngine *engine, const char *file,
 			    const char *group, const char *path,
 			    GCancellable *cancellable,
 			    GAsyncReadyCallback callback, gpointer data);
+/* Publishes @file like net_engine_share_async, for a caller that wrote
+ * it on the data folder's filesystem (in a folder inside it) and will
+ * never write it again: it becomes the seed copy itself, hard-linked in
+ * rather than copied, and is not hashed again. @piece_hashes, unless
+ * NULL, hold 20 bytes per piece of net_metainfo_choose_piece_length()
+ * of the file's length, which the caller computed over exactly the
+ * bytes the file holds; hashes that do not fit its length are ignored
+ * and the file is hashed here. @file keeps its own name too: the caller
+ * removes it. Finish with net_engine_share_finish. */
+void net_engine_share_adopt_async(NetEngine *engine, const char *file,
+				  const char *group, const char *path,
+				  GBytes *piece_hashes,
+				  GCancellable *cancellable,
+				  GAsyncReadyCallback callback, gpointer data);
 /* Returns the info-hash (40 hex digits) of what was published. */
 char *net_engine_share_finish(NetEngine *engine, GAsyncResult *result,
 			      GError **error);
@@ -161,6 +175,15 @@ void net_engine_unshare_async(NetEngine *engine, const char *group,
 			      gpointer data);
 gboolean net_engine_unshare_finish(NetEngine *engine, GAsyncResult *result,
 				   GError **error);
+
+/* Follows a rename that the tracker made: registered @group/@from is
+ * called @group/@to from now on, in the registry and registry.json; its
+ * swarm goes on (the content, so the info-hash, is the same). A file
+ * registered as @to is unshared, as the tracker replaced it. Fails with
+ * G_IO_ERROR_NOT_FOUND when @from is not registered (nothing to follow),
+ * or G_IO_ERROR_INVALID_ARGUMENT for a name the tracker would refuse. */
+gboolean net_engine_rename(NetEngine *engine, const char *group,
+			   const char *from, const char *to, GError **error);
 
 /* ---- reading in place, for the mount ------------------------------ */
 

@@ -742,6 +742,70 @@ NetStore *net_store_import(const char *dir, const guint8 info_hash[20],
 	return g_steal_pointer(&store);
 }
 
+/* Links @source_path in as the data file of @hex, the old bitmap gone
+ * first so that it can never vouch for these bytes. */
+static gboolean adopt_data(const char *dir, const char *hex, guint64 length,
+			   const char *source_path, GError **error)
+{
+	g_autofree char *base = g_build_filename(dir, hex, NULL);
+	g_autofree char *data_path = g_strconcat(base, ".data", NULL);
+	g_autofree char *bitmap_path = g_strconcat(base, ".bitmap", NULL);
+	g_autofree char *tmp_path = g_strconcat(data_path, ".tmp", NULL);
+	int src = open_source(source_path, length, error);
+
+	if (src < 0)
+		return FALSE;
+	close(src);
+	if (g_mkdir_with_parents(dir, 0700) < 0)
+		return set_io_error(error, errno, "Could not create %s", dir);
+	if (unlink(bitmap_path) < 0 && errno != ENOENT)
+		return set_io_error(error, errno, "Could not delete %s",
+				    bitmap_path);
+	/* A link then a rename: an old data file is replaced at once. */
+	g_unlink(tmp_path);
+	if (link(source_path, tmp_path) < 0)
+		return set_io_error(error, errno, "Could not link %s to %s",
+				    source_path, tmp_path);
+	if (rename(tmp_path, data_path) < 0) {
+		int errsv = errno;
+		g_unlink(tmp_path);
+		return set_io_error(error, errsv, "Could not rename %s",
+				    tmp_path);
+	}
+	return TRUE;
+}
+
+NetStore *net_store_adopt(const char *dir, const guint8 info_hash[20],
+			  guint32 piece_length, guint64 length,
+			  GBytes *piece_hashes, const char *source_path,
+			  GError **error)
+{
+	g_autoptr(NetStore) store = NULL;
+	char hex[HEX_LEN];
+	guint32 piece_count;
+
+	if (!check_geometry(piece_length, length, piece_hashes, &piece_count,
+			    error))
+		return NULL;
+	format_hex(info_hash, hex);
+	if (!adopt_data(dir, hex, length, source_path, error))
+		return NULL;
+	store = store_new(dir, info_hash, piece_length, length, piece_count,
+			  piece_hashes);
+	if (!open_files(store, error)) {
+		g_clear_pointer(&store, net_store_free);
+		net_store_unlink(dir, info_hash, NULL);
+		return NULL;
+	}
+	/* The caller vouches for every piece; the next sync claims them. */
+	g_mutex_lock(&store->lock);
+	for (guint32 i = 0; i < piece_count; i++)
+		mark_verified(store, i);
+	store->bitmap_stale = TRUE;
+	g_mutex_unlock(&store->lock);
+	return g_steal_pointer(&store);
+}
+
 gboolean net_store_unlink(const char *dir, const guint8 info_hash[20],
 			  GError **error)
 {

@@ -84,6 +84,21 @@ NetStore *net_store_import(const char *dir, const guint8 info_hash[20],
 			   GBytes *piece_hashes, const char *source_path,
 			   GError **error);
 
+/* Blocking. Makes the file at @source_path the data file of a complete
+ * store in @dir without copying or hashing it: it is hard-linked in (so
+ * it must be on @dir's filesystem, e.g. in a folder inside @dir; the
+ * source's own name stays, for the caller to remove) and every piece
+ * is taken as verified. The caller guarantees that @piece_hashes were
+ * computed over exactly the bytes the file holds, and that nothing
+ * writes it from now on: it is served as it is. The bitmap claims the
+ * pieces at the next net_store_sync, as for pieces fetched from peers;
+ * a crash before that only costs a rescan. Fails with
+ * G_IO_ERROR_INVALID_DATA when the file is not @length bytes long. */
+NetStore *net_store_adopt(const char *dir, const guint8 info_hash[20],
+			  guint32 piece_length, guint64 length,
+			  GBytes *piece_hashes, const char *source_path,
+			  GError **error);
+
 /* Blocking. Copies the whole data file into @fd, a new empty file open
  * for writing: a reflink where the filesystem can, a kernel copy
  * otherwise. Does not sync @fd. For a complete store: holes of missing
