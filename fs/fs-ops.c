@@ -878,6 +878,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].fd = fs_staging_get_fd(file->staging);
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
+	/* Once published, the staging file's descriptor is swapped for a
+	 * read-only one (what peers are served must not change): a later
+	 * write through a handle still open is a write to published
+	 * content. */
+	if (n == -EBADF)
+		n = -EROFS;
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;

@@ -11,6 +11,7 @@ new name, and an `rm` after the `mv` stops serving it; a reader whose
 listing is older than the tracker's opens the newer version instead of
 failing.
 """
+import errno
 import filecmp
 import hashlib
 import os
@@ -97,8 +98,10 @@ class Publish(MountTestCase):
             os.write(fd, data)
             # Closing a duplicate publishes (the flush of close(2)).
             os.close(os.dup(fd))
-            with self.assertRaises(OSError):
+            with self.assertRaises(OSError) as cm:
                 os.pwrite(fd, b"changed", 0)
+            # Issue 5: modifying a published file is EROFS.
+            self.assertEqual(cm.exception.errno, errno.EROFS)
             with self.assertRaises(OSError):
                 os.ftruncate(fd, 1)
         finally:
