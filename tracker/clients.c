@@ -29,15 +29,15 @@ typedef struct {
 	GSocketAddress *local;
 	GSocketAddress *remote; /* the key: libsoup hands it back with
 				 * every request of the connection */
-	SoupServerMessage *msg; /* the latest request: the handle to take
-				 * the connection back with */
+	SoupServerMessage *msg; /* the first or the latest answered
+				 * request: the handle to take the
+				 * connection back with */
 	GIOStream *stream; /* the hangup-stream that libsoup reads */
 	GList link; /* in owner->idle while idle (data set) */
 	gint64 idle_since; /* monotonic µs */
 	guint settle; /* the source that acts on the flags below */
 	gboolean hung; /* the client hung up between requests */
-	gboolean dead; /* libsoup dropped the connection, or we closed it */
-	gboolean taking; /* our own steal: its "disconnected" is expected */
+	gboolean dead; /* the stream is closed, by libsoup or by us */
 } TrackerClient;
 
 struct _TrackerClients {
@@ -114,12 +114,9 @@ static void client_free(TrackerClient *c)
 		g_cancellable_cancel(c->handshake);
 		g_socket_shutdown(c->socket, TRUE, TRUE, NULL);
 	}
-	if (c->msg) {
-		g_signal_handlers_disconnect_by_data(c->msg, c);
-		g_object_unref(c->msg);
-	}
+	g_clear_object(&c->msg);
 	if (c->stream) {
-		tracker_hangup_stream_watch(c->stream, NULL, NULL);
+		tracker_hangup_stream_watch(c->stream, NULL, NULL, NULL);
 		g_object_unref(c->stream);
 	}
 	g_object_set_qdata(G_OBJECT(c->tls), client_quark(), NULL);
@@ -140,11 +137,9 @@ static void client_free(TrackerClient *c)
  * this module exists to avoid. */
 static void close_now(TrackerClient *c)
 {
-	g_autoptr(GIOStream) stream = NULL;
+	g_autoptr(GIOStream) stream =
+		soup_server_message_steal_connection(c->msg);
 
-	c->taking = TRUE;
-	stream = soup_server_message_steal_connection(c->msg);
-	c->taking = FALSE;
 	if (stream)
 		g_io_stream_close(stream, NULL, NULL);
 	c->dead = TRUE;
@@ -180,41 +175,29 @@ static void on_hangup(gpointer data)
 	schedule(c);
 }
 
-/* --- Following requests --- */
-
-static void on_got_headers(SoupServerMessage *msg, gpointer data)
+/* libsoup closes the stream when it drops the connection (after
+ * "Connection: close", an error, or soup_server_disconnect()); we do
+ * in close_now(). Called inside libsoup, or inside close_now(). */
+static void on_closed(gpointer data)
 {
 	TrackerClient *c = data;
 
-	idle_leave(c);
-	tracker_hangup_stream_arm(c->stream, FALSE);
-}
-
-static void on_disconnected(SoupServerMessage *msg, gpointer data)
-{
-	TrackerClient *c = data;
-
-	if (c->taking)
-		return;
 	c->dead = TRUE;
 	idle_leave(c);
 	schedule(c);
 }
 
-static void on_request_started(SoupServer *soup, SoupServerMessage *msg,
-			       gpointer data)
-{
-	TrackerClient *c = lookup(msg);
+/* --- Following requests --- */
 
-	if (!c)
-		return;
-	if (c->msg) {
-		g_signal_handlers_disconnect_by_data(c->msg, c);
-		g_object_unref(c->msg);
-	}
-	c->msg = g_object_ref(msg);
-	g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), c);
-	g_signal_connect(msg, "disconnected", G_CALLBACK(on_disconnected), c);
+/* The one request whose start matters: the first, which libsoup starts
+ * inside soup_server_accept_iostream(); later ones are known as they
+ * end. A handler for every request would cost each one a signal. */
+static void on_first_request(SoupServer *soup, SoupServerMessage *msg,
+			     gpointer data)
+{
+	TrackerClient *c = data;
+
+	g_set_object(&c->msg, msg);
 }
 
 /* Answered, or given up. libsoup may drop the connection right after;
@@ -226,6 +209,7 @@ static void on_request_done(SoupServer *soup, SoupServerMessage *msg,
 
 	if (!c || c->dead)
 		return;
+	g_set_object(&c->msg, msg);
 	idle_enter(c);
 	tracker_hangup_stream_arm(c->stream, TRUE);
 }
@@ -236,11 +220,15 @@ static void on_request_done(SoupServer *soup, SoupServerMessage *msg,
  * too, and it is simplest to end every hang-up the same way. */
 static void hand_over(TrackerClient *c)
 {
+	SoupServer *soup = c->owner->soup;
+	gulong first = g_signal_connect(soup, "request-started",
+					G_CALLBACK(on_first_request), c);
+
 	c->stream = tracker_hangup_stream_new(c->tls);
-	tracker_hangup_stream_watch(c->stream, on_hangup, c);
+	tracker_hangup_stream_watch(c->stream, on_hangup, on_closed, c);
 	tracker_hangup_stream_arm(c->stream, TRUE);
-	soup_server_accept_iostream(c->owner->soup, c->stream, c->local,
-				    c->remote, NULL);
+	soup_server_accept_iostream(soup, c->stream, c->local, c->remote, NULL);
+	g_signal_handler_disconnect(soup, first);
 }
 
 /* Looks the record up, rather than holding it in the callback's data:
@@ -470,8 +458,6 @@ static gboolean add_inert_listener(SoupServer *soup, GError **error)
 
 static void watch_server(TrackerClients *clients)
 {
-	g_signal_connect(clients->soup, "request-started",
-			 G_CALLBACK(on_request_started), clients);
 	g_signal_connect(clients->soup, "request-finished",
 			 G_CALLBACK(on_request_done), clients);
 	g_signal_connect(clients->soup, "request-aborted",
@@ -532,6 +518,17 @@ void tracker_clients_free(TrackerClients *clients)
 	g_object_unref(clients->listener);
 	g_object_unref(clients->soup);
 	g_free(clients);
+}
+
+void tracker_clients_got_headers(TrackerClients *clients,
+				 SoupServerMessage *msg)
+{
+	TrackerClient *c = lookup(msg);
+
+	if (!c || c->dead)
+		return;
+	idle_leave(c);
+	tracker_hangup_stream_arm(c->stream, FALSE);
 }
 
 GSocket *tracker_clients_get_socket(TrackerClients *clients,

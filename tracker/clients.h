@@ -51,6 +51,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrackerClients, tracker_clients_free)
 /* Accepts no more connections; those open stay. */
 void tracker_clients_stop_accepting(TrackerClients *clients);
 
+/* Call from a "got-headers" handler: the connection is busy, not idle,
+ * until the request is answered. */
+void tracker_clients_got_headers(TrackerClients *clients,
+				 SoupServerMessage *msg);
+
 /* The TCP socket under @msg's connection, or NULL
  * (soup_server_message_get_socket() knows none, with the streams this
  * module hands over). */

@@ -11,7 +11,8 @@ struct _TrackerHangupInput {
 	GInputStream *in; /* base's input, pollable */
 	gboolean armed;
 	gboolean hung; /* reported: every read waits from now on */
-	TrackerHangupFunc func;
+	TrackerHangupFunc hung_up;
+	TrackerHangupFunc closed;
 	gpointer data;
 };
 
@@ -49,8 +50,8 @@ static gssize guarded_read(TrackerHangupInput *self, void *buffer, gsize count,
 	if (self->armed &&
 	    !g_error_matches(local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
 		self->hung = TRUE;
-		if (self->func)
-			self->func(self->data);
+		if (self->hung_up)
+			self->hung_up(self->data);
 		return would_block(error);
 	}
 	if (local)
@@ -70,8 +71,12 @@ static gssize input_read(GInputStream *stream, void *buffer, gsize count,
 static gboolean input_close(GInputStream *stream, GCancellable *cancellable,
 			    GError **error)
 {
-	return g_io_stream_close(TRACKER_HANGUP_INPUT(stream)->base,
-				 cancellable, error);
+	TrackerHangupInput *self = TRACKER_HANGUP_INPUT(stream);
+	gboolean ok = g_io_stream_close(self->base, cancellable, error);
+
+	if (self->closed)
+		self->closed(self->data);
+	return ok;
 }
 
 static gboolean pollable_can_poll(GPollableInputStream *stream)
@@ -87,17 +92,21 @@ static gboolean pollable_is_readable(GPollableInputStream *stream)
 				      G_POLLABLE_INPUT_STREAM(self->in));
 }
 
-/* Once hung, a source with no child: it never fires. */
+/* The base's own source while listening: this stream is readable
+ * exactly when the base is, and a wrapper of our own (a GSource and a
+ * closure more for every wait of every request) would cost the announce
+ * rate a few percent. Its callback gets the base stream, which libsoup,
+ * wrapping it in sources of its own, never sees. Once hung, a source
+ * with no child: it never fires. */
 static GSource *pollable_create_source(GPollableInputStream *stream,
 				       GCancellable *cancellable)
 {
 	TrackerHangupInput *self = TRACKER_HANGUP_INPUT(stream);
-	g_autoptr(GSource) child = NULL;
 
-	if (!self->hung)
-		child = g_pollable_input_stream_create_source(
-			G_POLLABLE_INPUT_STREAM(self->in), NULL);
-	return g_pollable_source_new_full(stream, child, cancellable);
+	if (self->hung)
+		return g_pollable_source_new_full(stream, NULL, cancellable);
+	return g_pollable_input_stream_create_source(
+		G_POLLABLE_INPUT_STREAM(self->in), cancellable);
 }
 
 static gssize pollable_read_nonblocking(GPollableInputStream *stream,
@@ -154,12 +163,13 @@ static TrackerHangupInput *input_of(GIOStream *stream)
 	return TRACKER_HANGUP_INPUT(g_io_stream_get_input_stream(stream));
 }
 
-void tracker_hangup_stream_watch(GIOStream *stream, TrackerHangupFunc func,
-				 gpointer data)
+void tracker_hangup_stream_watch(GIOStream *stream, TrackerHangupFunc hung_up,
+				 TrackerHangupFunc closed, gpointer data)
 {
 	TrackerHangupInput *self = input_of(stream);
 
-	self->func = func;
+	self->hung_up = hung_up;
+	self->closed = closed;
 	self->data = data;
 }
 

@@ -28,10 +28,11 @@ typedef void (*TrackerHangupFunc)(gpointer data);
  * closing the new stream closes @base. Starts disarmed. */
 GIOStream *tracker_hangup_stream_new(GIOStream *base);
 
-/* @func (NULL: none) is called once, when an armed read meets the end
- * of the stream or an error. */
-void tracker_hangup_stream_watch(GIOStream *stream, TrackerHangupFunc func,
-				 gpointer data);
+/* @hung_up is called once, when an armed read meets the end of the
+ * stream or an error; @closed when the stream is closed, by whoever.
+ * NULLs: no more calls. */
+void tracker_hangup_stream_watch(GIOStream *stream, TrackerHangupFunc hung_up,
+				 TrackerHangupFunc closed, gpointer data);
 
 /* Armed: the client is between requests, so an end of stream or an
  * error before the next byte is a hang-up. */

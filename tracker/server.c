@@ -264,6 +264,7 @@ static void on_got_headers(SoupServerMessage *msg, gpointer data)
 {
 	TrackerServer *server = data;
 
+	tracker_clients_got_headers(server->clients, msg);
 	server->in_flight++;
 	g_signal_connect(msg, "finished", G_CALLBACK(on_request_finished),
 			 server);
