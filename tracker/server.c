@@ -6,6 +6,7 @@
 
 #include "tracker-config.h"
 #include "api.h"
+#include "clients.h"
 #include "tracker-error.h"
 
 typedef struct {
@@ -44,6 +45,7 @@ static const TrackerRoute routes[] = {
 struct _TrackerServer {
 	TrackerApp *app;
 	SoupServer *soup;
+	TrackerClients *clients;
 	GSocket *socket;
 	guint16 port;
 	guint in_flight; /* requests between headers and reply */
@@ -119,9 +121,10 @@ static void fail_literal(TrackerRequest *req, TrackerErrorCode code,
  * for both ends. Corked while the reply is written, they leave as one
  * segment when the request finishes (or after 200 ms, the kernel's
  * bound, should that never come). */
-static void set_cork(SoupServerMessage *msg, gboolean cork)
+static void set_cork(TrackerServer *server, SoupServerMessage *msg,
+		     gboolean cork)
 {
-	GSocket *socket = soup_server_message_get_socket(msg);
+	GSocket *socket = tracker_clients_get_socket(server->clients, msg);
 
 	if (socket)
 		g_socket_set_option(socket, IPPROTO_TCP, TCP_CORK, cork, NULL);
@@ -139,7 +142,7 @@ static void handle(SoupServer *soup, SoupServerMessage *msg, const char *path,
 		tracker_request_new(server->app, msg, args);
 	g_autoptr(GError) error = NULL;
 
-	set_cork(msg, TRUE);
+	set_cork(server, msg, TRUE);
 	if (!route && path_known) {
 		tracker_request_set_header(req, "Allow", "GET, POST, DELETE");
 		fail_literal(req, TRACKER_ERROR_INVALID,
@@ -248,7 +251,7 @@ static void on_request_finished(SoupServerMessage *msg, gpointer data)
 {
 	TrackerServer *server = data;
 
-	set_cork(msg, FALSE);
+	set_cork(server, msg, FALSE);
 	server->in_flight--;
 	if (server->stopping && server->in_flight == 0 && server->done &&
 	    !server->done_idle)
@@ -261,6 +264,7 @@ static void on_got_headers(SoupServerMessage *msg, gpointer data)
 {
 	TrackerServer *server = data;
 
+	tracker_clients_got_headers(server->clients, msg);
 	server->in_flight++;
 	g_signal_connect(msg, "finished", G_CALLBACK(on_request_finished),
 			 server);
@@ -320,17 +324,20 @@ TrackerServer *tracker_server_new(TrackerApp *app, GTlsCertificate *certificate,
 
 	server->app = app;
 	/* raw-paths: a "%2F" in a group name must stay inside its
-	 * segment; match_path decodes each segment itself. */
-	server->soup =
-		soup_server_new("tls-certificate", certificate, "raw-paths",
-				TRUE, "server-header", "groupfs-tracker", NULL);
+	 * segment; match_path decodes each segment itself. TLS is
+	 * clients.c's: libsoup gets connections already encrypted. */
+	server->soup = soup_server_new("raw-paths", TRUE, "server-header",
+				       "groupfs-tracker", NULL);
 	g_signal_connect(server->soup, "request-started",
 			 G_CALLBACK(on_request_started), server);
 	soup_server_add_handler(server->soup, NULL, handle, server, NULL);
 	server->socket = listen_on(app->config, error);
-	if (!server->socket ||
-	    !soup_server_listen_socket(server->soup, server->socket,
-				       SOUP_SERVER_LISTEN_HTTPS, error))
+	if (!server->socket)
+		return NULL;
+	server->clients = tracker_clients_new(
+		server->soup, server->socket, certificate,
+		app->config->max_connections, app->config->idle_timeout, error);
+	if (!server->clients)
 		return NULL;
 	server->port = bound_port(server->socket);
 	return g_steal_pointer(&server);
@@ -344,6 +351,7 @@ void tracker_server_free(TrackerServer *server)
 	g_clear_handle_id(&server->done_idle, g_source_remove);
 	if (server->soup)
 		soup_server_disconnect(server->soup);
+	g_clear_pointer(&server->clients, tracker_clients_free);
 	g_clear_object(&server->soup);
 	g_clear_object(&server->socket);
 	g_free(server);
@@ -363,7 +371,8 @@ void tracker_server_stop(TrackerServer *server, guint timeout_seconds,
 	server->done = done;
 	server->done_data = data;
 	/* A listening socket that is shut down refuses new connections
-	 * at once, and libsoup's accept fails and stops watching it. */
+	 * at once. */
+	tracker_clients_stop_accepting(server->clients);
 	g_socket_shutdown(server->socket, TRUE, FALSE, NULL);
 	server->done_timeout =
 		g_timeout_add_seconds(timeout_seconds, finish_stop, server);

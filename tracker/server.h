@@ -5,7 +5,10 @@
  * handlers, authentication of the routes that need it, and a clean
  * stop that lets in-flight requests finish.
  *
- * Owns: the SoupServer and the listening socket. Must not: parse
+ * Connections, from accept() and TLS to close, are clients.c's.
+ *
+ * Owns: the SoupServer, the listening socket and the TrackerClients.
+ * Must not: parse
  * bodies or talk to the database beyond authentication (http.c and
  * the handlers do).
  */

@@ -26,6 +26,10 @@ static const UintSetting uint_settings[] = {
 	 TRACKER_PASSWORD_MIN_ITERATIONS, 100000000},
 	{"password-jobs", G_STRUCT_OFFSET(TrackerConfig, password_jobs), 1,
 	 100000},
+	{"max-connections", G_STRUCT_OFFSET(TrackerConfig, max_connections), 0,
+	 10000000},
+	{"idle-timeout", G_STRUCT_OFFSET(TrackerConfig, idle_timeout), 1,
+	 86400},
 };
 
 static const char *const string_keys[] = {
@@ -46,6 +50,9 @@ TrackerConfig *tracker_config_new(void)
 	 * test), yet a bound on the work and memory a flood can queue;
 	 * hashes run one per CPU however long the queue. */
 	config->password_jobs = 2 * g_get_num_processors() + 128;
+	/* What web servers commonly allow a kept-alive connection; a
+	 * BitTorrent client announces far less often anyway. */
+	config->idle_timeout = 60;
 	return config;
 }
 

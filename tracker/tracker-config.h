@@ -29,6 +29,8 @@ typedef struct {
 	guint certificate_lifetime; /* seconds */
 	guint password_iterations;
 	guint password_jobs; /* hashes queued or running at once */
+	guint max_connections; /* 0: from the open-file limit */
+	guint idle_timeout; /* seconds without a request before closing */
 } TrackerConfig;
 
 TrackerConfig *tracker_config_new(void);

@@ -3,19 +3,24 @@
 loopback: accounts, the group life cycle of three users, files, every
 bad input of issue 3 (each refused with the right status and changing
 nothing in the database), restart persistence, SIGKILL during a burst
-of writes, and 100 concurrent clients."""
+of writes, 100 concurrent clients, and connections: none kept after its
+client hangs up, idle ones closed, and a cap on how many are open."""
+import functools
 import hashlib
 import http.client
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import sqlite3
 import ssl
+import subprocess
 import sys
 import threading
 import time
+import unittest.mock
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -91,6 +96,37 @@ class Client:
             "GET", "/announce?" + urllib.parse.urlencode(params))
         assert status == 200, status
         return data
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def wait_for(predicate, timeout):
+    """Polls @predicate until it holds or @timeout seconds pass; returns
+    its last value."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+class LimitedTracker(lib.Tracker):
+    """A tracker started with a hard limit of @nofile open files, as
+    under a stock `ulimit -n 1024`."""
+
+    def __init__(self, test, data_dir, nofile, extra_args=()):
+        super().__init__(test, data_dir, extra_args)
+        self.nofile = nofile
+
+    def limit(self):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile,) * 2)
+
+    def start(self, port=0):
+        # lib.Process has no hook for this: give its Popen one.
+        popen = functools.partial(subprocess.Popen, preexec_fn=self.limit)
+        with unittest.mock.patch.object(subprocess, "Popen", popen):
+            return super().start(port)
 
 
 def q(s):
@@ -726,6 +762,120 @@ class TrackerApiTest(lib.GroupfsTestCase):
         status, body, _ = self.c.call("GET", "/groups/shared/requests",
                                       token=owner)
         self.assertEqual(len(body["requests"]), 100)
+
+    # --- connections ---
+
+    def tls(self, tracker):
+        """A TLS connection to @tracker, handshake done."""
+        ctx = ssl.create_default_context(cafile=tracker.ca_file)
+        raw = socket.create_connection(("127.0.0.1", tracker.port),
+                                       timeout=lib.WAIT)
+        return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def get_ca(self, conn):
+        """One request on @conn, kept alive; returns the reply's head."""
+        conn.sendall(b"GET /api/v1/ca HTTP/1.1\r\nHost: t\r\n\r\n")
+        reply = b""
+        while b"-----END CERTIFICATE-----" not in reply:
+            data = conn.recv(65536)
+            self.assertTrue(data, "the tracker closed the connection")
+            reply += data
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:80])
+        return reply
+
+    def assert_closed_by_tracker(self, conn, within):
+        conn.settimeout(within)
+        try:
+            self.assertEqual(conn.recv(1), b"")
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+
+    def limited_tracker(self, name, nofile, *settings):
+        self.tracker.process.stop()
+        conf = os.path.join(self.tmp, f"{name}.conf")
+        with open(conf, "w") as f:
+            f.writelines(line + "\n" for line in settings)
+        self.tracker = LimitedTracker(self, os.path.join(self.tmp, name),
+                                      nofile, ["--config", conf]).start()
+        self.c = Client(self.tracker)
+        return self.tracker.process.proc.pid
+
+    def test_clients_that_hang_up_leave_nothing_open(self):
+        # libsoup 3.2 alone kept every connection whose client hung up
+        # after a request: past ~1000 of them, under this limit, the
+        # tracker could accept no more.
+        pid = self.limited_tracker("hangups", 1024, "[tracker]")
+        self.c.raw("GET", "/api/v1/ca")  # the TLS backend is loaded
+        baseline = open_fds(pid)
+        deadline = time.monotonic() + 240
+        for n in range(1500):
+            self.assertLess(time.monotonic(), deadline, f"at client {n}")
+            if n % 10 == 0:
+                # Says goodbye in TLS first (close_notify), as curl and
+                # GLib clients do, without waiting for the reply;
+                # Python's http.client does not.
+                conn = self.tls(self.tracker)
+                self.get_ca(conn)
+                self.get_ca(conn)
+                conn.setblocking(False)
+                try:
+                    conn.unwrap()
+                except ssl.SSLWantReadError:
+                    pass
+                conn.close()
+            else:
+                status, _, _ = self.c.raw("GET", "/api/v1/ca", timeout=10)
+                self.assertEqual(status, 200, f"client {n}")
+        status, _, _ = self.c.raw("GET", "/api/v1/ca")
+        self.assertEqual(status, 200)
+        self.assertTrue(wait_for(lambda: open_fds(pid) <= baseline + 2, 5),
+                        f"{open_fds(pid)} files open, {baseline} before")
+
+    def test_idle_connections_are_closed(self):
+        pid = self.limited_tracker("idle", 1024,
+                                   "[tracker]", "idle-timeout = 1")
+        baseline = open_fds(pid)
+        kept_alive = self.tls(self.tracker)
+        self.get_ca(kept_alive)
+        self.get_ca(kept_alive)
+        silent = socket.create_connection(("127.0.0.1", self.tracker.port))
+        slow = self.tls(self.tracker)
+        slow.sendall(b"GET /api/v1/ca HTTP/1.1\r\n")
+        self.assertTrue(wait_for(lambda: open_fds(pid) >= baseline + 3, 5))
+        start = time.monotonic()
+        for conn in (kept_alive, silent, slow):
+            self.assert_closed_by_tracker(conn, 5)
+            conn.close()
+        self.assertGreater(time.monotonic() - start, 0.5)
+        self.assertTrue(wait_for(lambda: open_fds(pid) <= baseline, 5),
+                        f"{open_fds(pid)} files open, {baseline} before")
+        # A request that keeps coming is not idle.
+        busy = self.tls(self.tracker)
+        for _ in range(6):
+            self.get_ca(busy)
+            time.sleep(0.4)
+        busy.close()
+
+    def test_connections_past_the_cap_wait(self):
+        self.limited_tracker("cap", 1024, "[tracker]", "max-connections = 4")
+        full = [self.tls(self.tracker) for _ in range(4)]
+        for conn in full:
+            self.get_ca(conn)
+        # The fifth waits in the listen backlog, its handshake unanswered.
+        raw = socket.create_connection(("127.0.0.1", self.tracker.port))
+        ctx = ssl.create_default_context(cafile=self.tracker.ca_file)
+        raw.settimeout(1)
+        with self.assertRaises(socket.timeout):
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        raw.close()
+        self.tracker.process.wait_for_line(
+            r"4 client connections are open, the most allowed")
+        full.pop().close()
+        waiting = self.tls(self.tracker)
+        self.get_ca(waiting)
+        for conn in full + [waiting]:
+            self.get_ca(conn)
+            conn.close()
 
 
 if __name__ == "__main__":
