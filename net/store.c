@@ -34,31 +34,13 @@ enum {
 	BM_BITS = 60, /* then the bits, then a SHA-1 of all before it */
 };
 
-/* A piece with blocks written or being written. Its SHA-1 runs as the
- * blocks land: the writer of the block that the hash waits for feeds it
- * from memory, then carries on from disk with the blocks that arrived
- * ahead of it, so a piece is read back only where it arrived out of
- * order. One writer at a time holds the hash (@hashing); it alone
- * touches @sha, and only it retires the Partial. */
+/* A piece with blocks written or being written. */
 typedef struct {
 	guint32 n_blocks;
-	guint32 n_hashed; /* leading blocks fed to @sha */
-	gboolean hashing;
-	gboolean sha_failed; /* OpenSSL refused an update: cannot match */
-	EVP_MD_CTX *sha;
-	NetBitfield *claimed; /* blocks written or being written */
-	NetBitfield *written; /* pwrite finished; within claimed */
+	guint32 n_written; /* pwrite finished */
+	gboolean hashing; /* all written; the writer of the last one hashes */
+	guint8 claimed[]; /* bit per block: written or being written */
 } Partial;
-
-static void partial_free(gpointer data)
-{
-	Partial *p = data;
-
-	EVP_MD_CTX_free(p->sha);
-	net_bitfield_free(p->claimed);
-	net_bitfield_free(p->written);
-	g_free(p);
-}
 
 struct _NetStore {
 	/* Immutable after open. */
@@ -517,7 +499,7 @@ static NetStore *store_new(const char *dir, const guint8 info_hash[20],
 	g_mutex_init(&store->lock);
 	store->verified = net_bitfield_new(piece_count);
 	store->durable = net_bitfield_new(piece_count);
-	store->partials = g_hash_table_new_full(NULL, NULL, NULL, partial_free);
+	store->partials = g_hash_table_new_full(NULL, NULL, NULL, g_free);
 	return store;
 }
 
@@ -851,13 +833,6 @@ static gboolean check_block(NetStore *store, guint32 piece, guint32 begin,
 	return TRUE;
 }
 
-static guint32 block_size(const NetStore *store, guint32 piece, guint32 block)
-{
-	return MIN(NET_STORE_BLOCK_SIZE,
-		   net_store_get_piece_size(store, piece) -
-			   block * NET_STORE_BLOCK_SIZE);
-}
-
 static Partial *partial_get(NetStore *store, guint32 piece)
 {
 	Partial *p =
@@ -869,14 +844,8 @@ static Partial *partial_get(NetStore *store, guint32 piece)
 	n_blocks = (net_store_get_piece_size(store, piece) +
 		    NET_STORE_BLOCK_SIZE - 1) /
 		   NET_STORE_BLOCK_SIZE;
-	p = g_new0(Partial, 1);
+	p = g_malloc0(sizeof(Partial) + (n_blocks + 7) / 8);
 	p->n_blocks = n_blocks;
-	p->claimed = net_bitfield_new(n_blocks);
-	p->written = net_bitfield_new(n_blocks);
-	p->sha = EVP_MD_CTX_new();
-	/* Like g_malloc, give up when there is no memory for a context. */
-	if (p->sha == NULL || !EVP_DigestInit_ex(p->sha, EVP_sha1(), NULL))
-		g_error("OpenSSL could not set up a SHA-1 context.");
 	g_hash_table_insert(store->partials, GUINT_TO_POINTER(piece), p);
 	return p;
 }
@@ -885,133 +854,56 @@ static Partial *partial_get(NetStore *store, guint32 piece)
 static gboolean block_claim(NetStore *store, guint32 piece, guint32 block)
 {
 	Partial *p;
+	guint8 bit = (guint8)(0x80u >> (block % 8));
 	gboolean claimed = FALSE;
 
 	g_mutex_lock(&store->lock);
 	if (!net_bitfield_get(store->verified, piece)) {
 		p = partial_get(store, piece);
-		claimed = !net_bitfield_get(p->claimed, block);
+		claimed = !p->hashing && !(p->claimed[block / 8] & bit);
 		if (claimed)
-			net_bitfield_set(p->claimed, block);
+			p->claimed[block / 8] |= bit;
 	}
 	g_mutex_unlock(&store->lock);
 	return claimed;
 }
 
-/* Gives a claimed block up, to be fetched again: it was not written, or
- * (@hash_waits, from the holder of the hash) it could not be read back,
- * and the hash waits for it. */
-static void block_release(NetStore *store, guint32 piece, guint32 block,
-			  gboolean hash_waits)
+/* Settles a claimed block's write; TRUE if it completed its piece,
+ * which the caller must then hash. */
+static gboolean block_settle(NetStore *store, guint32 piece, guint32 block,
+			     gboolean written)
 {
 	Partial *p;
+	gboolean complete = FALSE;
 
 	g_mutex_lock(&store->lock);
 	p = g_hash_table_lookup(store->partials, GUINT_TO_POINTER(piece));
-	if (hash_waits)
-		p->hashing = FALSE;
-	net_bitfield_clear(p->claimed, block);
-	net_bitfield_clear(p->written, block);
-	g_mutex_unlock(&store->lock);
-}
-
-/* Records a claimed block as written; TRUE if the hash was waiting for
- * it, which makes the caller the one who feeds it. */
-static gboolean block_settle(NetStore *store, guint32 piece, guint32 block)
-{
-	Partial *p;
-	gboolean feed;
-
-	g_mutex_lock(&store->lock);
-	p = g_hash_table_lookup(store->partials, GUINT_TO_POINTER(piece));
-	store->bitmap_stale = TRUE;
-	net_bitfield_set(p->written, block);
-	feed = !p->hashing && p->n_hashed == block;
-	if (feed)
-		p->hashing = TRUE;
-	g_mutex_unlock(&store->lock);
-	return feed;
-}
-
-/* Moves the hash of @p past the block just fed; the next block if it is
- * written and the hash goes on, G_MAXUINT32 if it must wait (the hash
- * is let go), or n_blocks when every block was fed. */
-static guint32 hash_advance(NetStore *store, Partial *p)
-{
-	guint32 next;
-
-	g_mutex_lock(&store->lock);
-	next = ++p->n_hashed;
-	if (next < p->n_blocks && !net_bitfield_get(p->written, next)) {
-		p->hashing = FALSE;
-		next = G_MAXUINT32;
+	if (written) {
+		store->bitmap_stale = TRUE;
+		complete = ++p->n_written == p->n_blocks;
+		p->hashing = complete;
+	} else {
+		p->claimed[block / 8] &= (guint8) ~(0x80u >> (block % 8));
 	}
 	g_mutex_unlock(&store->lock);
-	return next;
+	return complete;
 }
 
-static void hash_feed(Partial *p, const guint8 *data, gsize len)
+/* Hashes a piece whose blocks are all written, and retires its
+ * Partial: verified on a match, all blocks to fetch again otherwise. */
+static gboolean piece_finish(NetStore *store, guint32 piece, GError **error)
 {
-	if (!EVP_DigestUpdate(p->sha, data, len))
-		p->sha_failed = TRUE;
-}
-
-/* Compares the finished hash of @piece and retires its Partial:
- * verified on a match, all blocks to fetch again otherwise. */
-static gboolean piece_finish(NetStore *store, guint32 piece, Partial *p,
-			     NetStoreWrite *outcome, GError **error)
-{
-	guint8 md[SHA1_LEN];
-	gboolean match = !p->sha_failed &&
-			 EVP_DigestFinal_ex(p->sha, md, NULL) &&
-			 memcmp(md, piece_hash(store, piece), SHA1_LEN) == 0;
+	gboolean match = FALSE;
+	gboolean ok = piece_matches(store, piece, &match, error);
 
 	g_mutex_lock(&store->lock);
 	g_hash_table_remove(store->partials, GUINT_TO_POINTER(piece));
-	if (match)
+	if (ok && match)
 		mark_verified(store, piece);
 	g_mutex_unlock(&store->lock);
-	if (!match)
+	if (ok && !match)
 		return hash_mismatch(store, piece, error);
-	*outcome = NET_STORE_WRITE_PIECE_VERIFIED;
-	return TRUE;
-}
-
-/* Feeds the hash of @piece, which this writer holds, with @data (the
- * block it waited for), then with the written blocks behind it, read
- * back; finishes the piece once every block went in. Nobody else
- * retires @p while we hold its hash, so it may be used unlocked. */
-static gboolean hash_from(NetStore *store, guint32 piece, const guint8 *data,
-			  gsize len, NetStoreWrite *outcome, GError **error)
-{
-	Partial *p;
-	g_autofree guint8 *buf = NULL;
-	guint32 block;
-	int err;
-
-	g_mutex_lock(&store->lock);
-	p = g_hash_table_lookup(store->partials, GUINT_TO_POINTER(piece));
-	g_mutex_unlock(&store->lock);
-	for (;;) {
-		hash_feed(p, data, len);
-		block = hash_advance(store, p);
-		if (block == p->n_blocks)
-			return piece_finish(store, piece, p, outcome, error);
-		if (block == G_MAXUINT32)
-			return TRUE;
-		buf = buf ? buf : g_malloc(NET_STORE_BLOCK_SIZE);
-		len = block_size(store, piece, block);
-		err = pread_full(store->data_fd, buf, len,
-				 piece_offset(store, piece) +
-					 block * NET_STORE_BLOCK_SIZE);
-		if (err != 0)
-			break;
-		data = buf;
-	}
-	block_release(store, piece, block, TRUE);
-	return set_io_error(error, err,
-			    "Could not read block %u of piece %u of %s back",
-			    block, piece, store->hex);
+	return ok;
 }
 
 gboolean net_store_write_block(NetStore *store, guint32 piece, guint32 begin,
@@ -1028,16 +920,17 @@ gboolean net_store_write_block(NetStore *store, guint32 piece, guint32 begin,
 		return TRUE;
 	err = pwrite_full(store->data_fd, data, len,
 			  piece_offset(store, piece) + begin);
-	if (err != 0) {
-		block_release(store, piece, block, FALSE);
-		return set_io_error(error, err,
+	if (!block_settle(store, piece, block, err == 0)) {
+		*outcome = NET_STORE_WRITE_STORED;
+		return err == 0 ||
+		       set_io_error(error, err,
 				    "Could not write piece %u of %s to %s",
 				    piece, store->hex, store->dir);
 	}
-	*outcome = NET_STORE_WRITE_STORED;
-	if (!block_settle(store, piece, block))
-		return TRUE;
-	return hash_from(store, piece, data, len, outcome, error);
+	if (!piece_finish(store, piece, error))
+		return FALSE;
+	*outcome = NET_STORE_WRITE_PIECE_VERIFIED;
+	return TRUE;
 }
 
 /* ---- sync, read, evict ---------------------------------------------- */

@@ -11,10 +11,9 @@
  * Owns: both files, which 16 KiB blocks of unfinished pieces have been
  * written, and which pieces are verified. Must not: decide what to fetch
  * or what to evict (picker and engine do), hold piece data in memory
- * (a piece's SHA-1 runs as its blocks are written, from the writer's
- * buffer while they arrive in order, reading back 16 KiB blocks that
- * arrived early; so memory stays the same whatever the piece length),
- * or let a byte of an unverified piece out through net_store_read.
+ * (a piece is hashed by reading it back in small chunks, so memory stays
+ * the same whatever the piece length), or let a byte of an unverified
+ * piece out through net_store_read.
  *
  * Durability. A piece is verified in memory, and may be served, as soon
  * as its hash matches. It is claimed in the bitmap file only by
@@ -119,15 +118,13 @@ gboolean net_store_unlink(const char *dir, const guint8 info_hash[20],
 /* Blocking. Writes one block that a peer sent. @begin must be a
  * multiple of NET_STORE_BLOCK_SIZE and @len the block's exact size
  * (smaller only at the end of the last piece), else NET_ERROR_PROTOCOL.
- * Exactly one call settles a piece once all its blocks are written: the
- * one that hashes its last bytes (the call for its last block, unless
- * writers of the same piece race). On a match its *@outcome is
- * NET_STORE_WRITE_PIECE_VERIFIED; on a mismatch every block of the piece
- * is discarded and it fails with NET_ERROR_HASH_MISMATCH, naming the
- * piece, so the caller can blame the peers that sent it and fetch it
- * again. A write error (a full disk: G_IO_ERROR_NO_SPACE), or a block
- * that cannot be read back for the hash, leaves that block missing and
- * nothing else changed. */
+ * When this block completes its piece, the piece is read back and
+ * hashed: on a match *@outcome is NET_STORE_WRITE_PIECE_VERIFIED; on a
+ * mismatch every block of the piece is discarded and the call fails
+ * with NET_ERROR_HASH_MISMATCH, naming the piece, so the caller can
+ * blame the peers that sent it and fetch it again. A write error (a full
+ * disk: G_IO_ERROR_NO_SPACE) leaves the block missing and nothing
+ * else changed. */
 gboolean net_store_write_block(NetStore *store, guint32 piece, guint32 begin,
 			       const guint8 *data, gsize len,
 			       NetStoreWrite *outcome, GError **error);

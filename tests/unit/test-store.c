@@ -289,33 +289,19 @@ static void test_random_order(void)
 	g_assert_true(g_file_test(bitmap, G_FILE_TEST_IS_REGULAR));
 }
 
-/* Writes a full @block of @piece with one bit flipped at @flip; it is
- * stored: nothing can tell until the piece is hashed. */
-static void write_bad_block(NetStore *store, const Torrent *t, guint32 piece,
-			    guint32 block, gsize flip)
-{
-	guint8 bad[BLOCK];
-	NetStoreWrite outcome;
-	GError *error = NULL;
-
-	memcpy(bad, t->content + (gsize)piece * t->piece_length + block * BLOCK,
-	       BLOCK);
-	bad[flip] ^= 1;
-	g_assert_true(net_store_write_block(store, piece, block * BLOCK, bad,
-					    BLOCK, &outcome, &error));
-	g_assert_no_error(error);
-	g_assert_cmpint(outcome, ==, NET_STORE_WRITE_STORED);
-}
-
 static void test_hash_mismatch(void)
 {
 	g_autoptr(Torrent) t = torrent_new();
 	g_autoptr(NetStore) store = store_open(t);
+	guint8 bad[BLOCK];
 	NetStoreWrite outcome;
 	GError *error = NULL;
 
+	memcpy(bad, t->content + 2 * t->piece_length + BLOCK, BLOCK);
+	bad[100] ^= 1;
 	g_assert_true(write_block(store, t, 2, 0, &outcome, &error));
-	write_bad_block(store, t, 2, 1, 100);
+	g_assert_true(net_store_write_block(store, 2, BLOCK, bad, BLOCK,
+					    &outcome, &error));
 	g_assert_true(write_block(store, t, 2, 2, &outcome, &error));
 	g_assert_false(write_block(store, t, 2, 3, &outcome, &error));
 	g_assert_error(error, NET_ERROR, NET_ERROR_HASH_MISMATCH);
@@ -331,33 +317,6 @@ static void test_hash_mismatch(void)
 	write_piece(store, t, 2);
 	g_assert_true(net_store_has_piece(store, 2));
 	g_assert_cmpuint(net_store_verified_count(store), ==, 1);
-}
-
-/* The hash waits for block 0; the blocks that arrived before it, a bad
- * one among them, are read back from disk when it comes, and the piece
- * is settled by that call. */
-static void test_mismatch_out_of_order(void)
-{
-	g_autoptr(Torrent) t = torrent_new();
-	g_autoptr(NetStore) store = store_open(t);
-	NetStoreWrite outcome;
-	GError *error = NULL;
-
-	g_assert_true(write_block(store, t, 2, 3, &outcome, &error));
-	write_bad_block(store, t, 2, 2, BLOCK - 1);
-	g_assert_true(write_block(store, t, 2, 1, &outcome, &error));
-	g_assert_false(write_block(store, t, 2, 0, &outcome, &error));
-	g_assert_error(error, NET_ERROR, NET_ERROR_HASH_MISMATCH);
-	g_clear_error(&error);
-	g_assert_false(net_store_has_piece(store, 2));
-
-	/* The same blocks again, the good one this time, in another
-	 * order: the hash starts afresh. */
-	for (guint32 b = 4; b-- > 0;)
-		g_assert_true(write_block(store, t, 2, b, &outcome, &error));
-	g_assert_no_error(error);
-	g_assert_cmpint(outcome, ==, NET_STORE_WRITE_PIECE_VERIFIED);
-	g_assert_true(net_store_has_piece(store, 2));
 }
 
 static void test_bad_blocks(void)
@@ -957,8 +916,6 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/net/store/random-order", test_random_order);
 	g_test_add_func("/net/store/hash-mismatch", test_hash_mismatch);
-	g_test_add_func("/net/store/mismatch-out-of-order",
-			test_mismatch_out_of_order);
 	g_test_add_func("/net/store/bad-blocks", test_bad_blocks);
 	g_test_add_func("/net/store/restart", test_restart);
 	g_test_add_func("/net/store/restart-without-sync",
