@@ -1,6 +1,8 @@
 /* engine-listing: see engine-listing.h. */
 #include "engine-listing.h"
 
+#include "names.h"
+
 #include <string.h>
 
 #include <gio/gio.h>
@@ -78,17 +80,6 @@ static void group_free(ListedGroup *group)
 
 /* ---- the tracker's replies ----------------------------------------- */
 
-static gboolean is_hex_hash(const char *hex)
-{
-	if (hex == NULL || strlen(hex) != 40)
-		return FALSE;
-	for (int i = 0; i < 40; i++) {
-		if (!g_ascii_isxdigit(hex[i]) || g_ascii_isupper(hex[i]))
-			return FALSE;
-	}
-	return TRUE;
-}
-
 /* A file record, checked like any input from the network; NULL when it
  * is malformed. */
 static FsListed *listed_from_record(JsonObject *record)
@@ -99,7 +90,7 @@ static FsListed *listed_from_record(JsonObject *record)
 	gint64 length = 0, published = 0;
 	FsListed *file;
 
-	if (path == NULL || !is_hex_hash(hex) ||
+	if (path == NULL || !net_info_hash_hex_is_valid(hex) ||
 	    !net_tracker_api_get_int(record, "length", &length) || length < 0 ||
 	    strlen(path) > 4096)
 		return NULL;

@@ -18,6 +18,7 @@
 
 #include "engine-private.h"
 #include "net-error.h"
+#include "names.h"
 #include "torrent.h"
 
 /* How often an open looks again for a store that a restart reopens. */
@@ -181,17 +182,6 @@ static gboolean try_known(GTask *task)
 	return TRUE;
 }
 
-static gboolean is_hex_hash(const char *hex)
-{
-	if (hex == NULL || strlen(hex) != 40)
-		return FALSE;
-	for (int i = 0; i < 40; i++) {
-		if (!g_ascii_isxdigit(hex[i]) || g_ascii_isupper(hex[i]))
-			return FALSE;
-	}
-	return TRUE;
-}
-
 void net_engine_open_file_async(NetEngine *engine, const char *group,
 				const char *path, const char *info_hash,
 				GAsyncReadyCallback callback, gpointer data)
@@ -210,7 +200,7 @@ void net_engine_open_file_async(NetEngine *engine, const char *group,
 		open_return(task, NULL, error);
 		return;
 	}
-	if (!is_hex_hash(info_hash)) {
+	if (!net_info_hash_hex_is_valid(info_hash)) {
 		open_return(task, NULL,
 			    g_error_new(G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 					"'%s' is not an info-hash of 40 "

@@ -19,6 +19,7 @@
 
 #include "engine-private.h"
 #include "net-error.h"
+#include "names.h"
 
 #define REGISTRY_FILE "registry.json"
 #define REGISTRY_VERSION 1
@@ -316,17 +317,6 @@ static void reopen_store(EngineFile *file)
 	g_task_run_in_thread(task, open_in_thread);
 }
 
-static gboolean is_hex_hash(const char *hex)
-{
-	if (hex == NULL || strlen(hex) != 40)
-		return FALSE;
-	for (int i = 0; i < 40; i++) {
-		if (!g_ascii_isxdigit(hex[i]) || g_ascii_isupper(hex[i]))
-			return FALSE;
-	}
-	return TRUE;
-}
-
 /* One entry of registry.json, checked; its metainfo must hash to it. */
 static EngineFile *file_from_json(NetEngine *engine, JsonObject *o,
 				  GError **error)
@@ -343,7 +333,7 @@ static EngineFile *file_from_json(NetEngine *engine, JsonObject *o,
 	gint64 last_used = 0;
 	gint64 verified = 0;
 
-	if (!is_hex_hash(hex) || role == NULL ||
+	if (!net_info_hash_hex_is_valid(hex) || role == NULL ||
 	    (strcmp(role, "seed") != 0 && strcmp(role, "download") != 0) ||
 	    group == NULL || path == NULL) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,

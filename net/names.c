@@ -38,3 +38,14 @@ gboolean net_path_is_valid(const char *path)
 		component = slash + 1;
 	}
 }
+
+gboolean net_info_hash_hex_is_valid(const char *hex)
+{
+	if (hex == NULL || strlen(hex) != 40)
+		return FALSE;
+	for (int i = 0; i < 40; i++) {
+		if (!g_ascii_isxdigit(hex[i]) || g_ascii_isupper(hex[i]))
+			return FALSE;
+	}
+	return TRUE;
+}

@@ -3,6 +3,8 @@
  * group (docs/API.md, "Conventions"), in the one place that the tracker,
  * the engine and the mount all ask.
  *
+ * The same goes for an info-hash written in hex.
+ *
  * Owns: nothing but the rules. Must not: repair input (no trimming, no
  * case folding, no normalisation), or word errors: each caller words the
  * refusal in its own error domain, naming the rule from this header.
@@ -25,5 +27,9 @@ gboolean net_name_is_valid(const char *name);
  * bytes, every component a safe file name (net_metainfo_name_is_safe:
  * not empty, ".", ".."; no NUL or control character). */
 gboolean net_path_is_valid(const char *path);
+
+/* An info-hash as the tracker's API, the registry and the listings
+ * write it: exactly 40 lowercase hex digits. NULL is not valid. */
+gboolean net_info_hash_hex_is_valid(const char *hex);
 
 G_END_DECLS

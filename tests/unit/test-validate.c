@@ -78,11 +78,26 @@ static void test_paths(void)
 	g_string_free(deep, TRUE);
 }
 
+static void test_info_hash_hex(void)
+{
+	const char *good = "0123456789abcdef0123456789abcdef01234567";
+	const char *bad[] = {"", "0123456789abcdef0123456789abcdef0123456",
+			     "0123456789abcdef0123456789abcdef012345678",
+			     "0123456789ABCDEF0123456789abcdef01234567",
+			     "0123456789abcdef0123456789abcdef0123456g"};
+
+	g_assert_true(net_info_hash_hex_is_valid(good));
+	g_assert_false(net_info_hash_hex_is_valid(NULL));
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
+		g_assert_false(net_info_hash_hex_is_valid(bad[i]));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/tracker/validate/names", test_names);
 	g_test_add_func("/tracker/validate/passwords", test_passwords);
 	g_test_add_func("/tracker/validate/paths", test_paths);
+	g_test_add_func("/tracker/validate/info-hash-hex", test_info_hash_hex);
 	return g_test_run();
 }
