@@ -636,12 +636,26 @@ static void eb_want_range(FsBackendHandle *handle, guint64 offset,
 		handle_call_new(handle, 0, offset, length));
 }
 
+/* On the loop: @file is closing. Its last progress goes into the
+ * status snapshot under the same lock, so that get_info never falls
+ * back to a snapshot taken before the reads that just ended. */
 static void drop_live(FsEngineBackend *backend, const char *info_hash,
 		      NetEngineFile *file)
 {
+	guint progress = net_engine_file_get_progress(file);
+	FileStatus *status;
+
 	g_mutex_lock(&backend->lock);
-	if (g_hash_table_lookup(backend->live, info_hash) == file)
+	if (g_hash_table_lookup(backend->live, info_hash) == file) {
 		g_hash_table_remove(backend->live, info_hash);
+		status = g_hash_table_lookup(backend->status, info_hash);
+		if (status == NULL) {
+			status = g_new0(FileStatus, 1);
+			g_hash_table_replace(backend->status,
+					     g_strdup(info_hash), status);
+		}
+		status->progress = progress;
+	}
 	g_mutex_unlock(&backend->lock);
 }
 
